@@ -1,0 +1,1 @@
+"""Users, tiers, scopes, JWTs, revocation and staff roles."""

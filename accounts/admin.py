@@ -1,0 +1,131 @@
+"""Admin for security staff: users (tier, scopes, activity), tiers, scopes and token records, with audited actions."""
+
+from django import forms
+from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.db.models import QuerySet
+from django.http import HttpRequest
+
+from accounts import services
+from accounts.models import RefreshTokenRecord, RevokedAccessToken, Scope, Tier, TokenFamily, User
+from ragsecure.admin_actions import ReadOnlyAdminMixin, ReasonForm, action_with_reason
+
+
+class ChangeTierForm(ReasonForm):
+    tier = forms.ModelChoiceField(queryset=Tier.objects.all())
+
+
+@admin.register(User)
+class UserAdmin(DjangoUserAdmin):
+    list_display = ("username", "tier", "is_active", "is_staff", "granted_scopes", "last_login", "date_joined")
+    list_filter = ("is_active", "is_staff", "is_superuser", "tier", "scopes", "groups")
+    list_select_related = ("tier",)
+    search_fields = ("username", "email")
+    filter_horizontal = ("groups", "user_permissions", "scopes")
+    readonly_fields = ("token_generation", "last_login", "date_joined")
+    fieldsets = DjangoUserAdmin.fieldsets + (("API access", {"fields": ("tier", "scopes", "token_generation")}),)
+    add_fieldsets = DjangoUserAdmin.add_fieldsets + (("API access", {"fields": ("tier", "scopes")}),)
+    actions = ["revoke_all_tokens", "change_tier", "deactivate_users"]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return super().get_queryset(request).prefetch_related("scopes")
+
+    @admin.display(description="scopes")
+    def granted_scopes(self, obj: User) -> str:
+        return ", ".join(scope.name for scope in obj.scopes.all())
+
+    def has_revoke_tokens_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("accounts.revoke_tokens")
+
+    def has_change_user_tier_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("accounts.change_user_tier")
+
+    def has_deactivate_user_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("accounts.deactivate_user")
+
+    @admin.action(description="Revoke all tokens of these users", permissions=["revoke_tokens"])
+    def revoke_all_tokens(self, request: HttpRequest, queryset: QuerySet):
+        def apply(users: QuerySet, data: dict) -> str:
+            for user in users:
+                services.user_tokens_revoke(user=user, actor=request.user, reason=data["reason"])
+            return f"Revoked every token of {len(users)} user(s)."
+
+        return action_with_reason(
+            self, request, queryset, action="revoke_all_tokens", title="Revoke all tokens",
+            description="Every access and refresh token of these users stops working on their next request.", apply=apply,
+        )
+
+    @admin.action(description="Change tier of these users", permissions=["change_user_tier"])
+    def change_tier(self, request: HttpRequest, queryset: QuerySet):
+        def apply(users: QuerySet, data: dict) -> str:
+            changed = services.user_tier_change(users=list(users), tier=data["tier"], actor=request.user, reason=data["reason"])
+            return f"Moved {changed} user(s) to tier {data['tier'].name}."
+
+        return action_with_reason(
+            self, request, queryset, action="change_tier", title="Change tier",
+            description="The new tier applies from each user's next request.", apply=apply, form_class=ChangeTierForm,
+        )
+
+    @admin.action(description="Deactivate these users", permissions=["deactivate_user"])
+    def deactivate_users(self, request: HttpRequest, queryset: QuerySet):
+        def apply(users: QuerySet, data: dict) -> str:
+            changed = services.user_deactivate(users=list(users), actor=request.user, reason=data["reason"])
+            return f"Deactivated {changed} user(s); their tokens are revoked."
+
+        return action_with_reason(
+            self, request, queryset, action="deactivate_users", title="Deactivate users",
+            description="These users can no longer sign in, and their tokens stop working at once.", apply=apply,
+        )
+
+
+@admin.register(Tier)
+class TierAdmin(admin.ModelAdmin):
+    list_display = ("name", "requests_per_minute", "llm_tokens_per_day", "max_top_k", "max_document_bytes", "retrieved_bytes_per_hour")
+    search_fields = ("name",)
+
+
+@admin.register(Scope)
+class ScopeAdmin(admin.ModelAdmin):
+    list_display = ("name", "description")
+    search_fields = ("name",)
+
+
+class RefreshTokenInline(ReadOnlyAdminMixin, admin.TabularInline):
+    model = RefreshTokenRecord
+    fields = ("jti", "issued_at", "expires_at", "consumed_at")
+    readonly_fields = fields
+    extra = 0
+    can_delete = False
+
+
+@admin.register(TokenFamily)
+class TokenFamilyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("id", "user", "scopes", "created_at", "last_refreshed_at", "expires_at", "revoked_at", "revoke_reason", "client_ip")
+    list_filter = (("revoked_at", admin.EmptyFieldListFilter), "created_at")
+    list_select_related = ("user",)
+    search_fields = ("user__username", "id", "client_ip")
+    date_hierarchy = "created_at"
+    inlines = [RefreshTokenInline]
+    actions = ["revoke_families"]
+
+    def has_revoke_tokens_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("accounts.revoke_tokens")
+
+    @admin.action(description="Revoke these token families", permissions=["revoke_tokens"])
+    def revoke_families(self, request: HttpRequest, queryset: QuerySet):
+        def apply(families: QuerySet, data: dict) -> str:
+            revoked = sum(services.token_family_revoke(family=family, actor=request.user, reason=data["reason"]) for family in families)
+            return f"Revoked {revoked} token family(ies)."
+
+        return action_with_reason(
+            self, request, queryset, action="revoke_families", title="Revoke token families",
+            description="The refresh tokens of these families, and access tokens minted from them, stop working at once.", apply=apply,
+        )
+
+
+@admin.register(RevokedAccessToken)
+class RevokedAccessTokenAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("jti", "user", "revoked_at", "expires_at", "reason")
+    list_select_related = ("user",)
+    search_fields = ("jti", "user__username")
+    date_hierarchy = "revoked_at"

@@ -1,0 +1,93 @@
+"""Bearer JWT authentication: verifies the token, then checks revocation and user state with no database read when Redis is warm."""
+
+from rest_framework.request import Request
+from rest_framework_simplejwt.authentication import JWTAuthentication
+from rest_framework_simplejwt.exceptions import ExpiredTokenError, TokenError
+from rest_framework_simplejwt.models import TokenUser
+
+from accounts.revocation import UserState, access_token_check
+from accounts.tokens import AccessToken
+from ragsecure.errors import TokenExpired, TokenInvalid, TokenRevoked
+
+
+class Principal(TokenUser):
+    """The authenticated caller, built from the verified token and the user's cached state."""
+
+    def __init__(self, token: AccessToken, state: UserState) -> None:
+        super().__init__(token)
+        self.state = state
+        # Effective scopes: what the token carries AND the user still holds.
+        self.scopes = frozenset(token.scopes) & state.scopes
+
+    @property
+    def id(self) -> int:
+        return self.state.id
+
+    @property
+    def pk(self) -> int:
+        return self.state.id
+
+    @property
+    def username(self) -> str:
+        return self.state.username
+
+    @property
+    def tier_id(self) -> int | None:
+        return self.state.tier_id
+
+    @property
+    def is_staff(self) -> bool:
+        return False
+
+    @property
+    def is_superuser(self) -> bool:
+        return False
+
+    def __str__(self) -> str:
+        return self.username
+
+
+class BearerTokenAuthentication(JWTAuthentication):
+    """Authenticates `Authorization: Bearer <access token>`; refresh tokens, revoked tokens and inactive users are refused."""
+
+    www_authenticate_realm = "ragsecure"
+
+    def authenticate(self, request: Request) -> tuple[Principal, AccessToken] | None:
+        """Return (principal, token) for a Bearer header, None for another scheme; raise for a bad bearer token."""
+        header = request.META.get("HTTP_AUTHORIZATION")
+        if not header:
+            return None
+        scheme, _, credentials = header.strip().partition(" ")
+        if scheme.lower() != "bearer":
+            return None
+        credentials = credentials.strip()
+        if not credentials or any(character.isspace() for character in credentials):
+            raise TokenInvalid()
+        token = self.get_validated_token(credentials)
+        return self.get_user(token), token
+
+    def get_validated_token(self, raw_token: str) -> AccessToken:
+        """Return the verified access token; raise TokenExpired or TokenInvalid."""
+        try:
+            return AccessToken(raw_token)
+        except ExpiredTokenError:
+            raise TokenExpired() from None
+        except TokenError:
+            raise TokenInvalid() from None
+
+    def get_user(self, validated_token: AccessToken) -> Principal:
+        """Return the principal; raise TokenRevoked when the token, its family or all the user's tokens
+        were revoked, or the user is gone or inactive."""
+        check = access_token_check(
+            user_id=validated_token.user_id, jti=validated_token["jti"], family_id=validated_token["fam"]
+        )
+        state = check.state
+        if (
+            check.revoked
+            or state is None
+            or not state.is_active
+            or state.token_generation != validated_token["gen"]
+        ):
+            raise TokenRevoked()
+        return Principal(validated_token, state)
+

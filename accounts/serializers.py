@@ -1,0 +1,68 @@
+"""Request and response shapes of the token and account endpoints."""
+
+from rest_framework import serializers
+
+from ragsecure.conf import ragsecure_settings
+
+MAX_TOKEN_CHARS = 8192
+
+
+class PasswordField(serializers.CharField):
+    """A write-only password, bounded so that hashing cannot be abused with huge inputs."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(write_only=True, trim_whitespace=False, style={"input_type": "password"}, **kwargs)
+
+    def run_validation(self, data=serializers.empty):
+        value = super().run_validation(data)
+        if len(value) > int(ragsecure_settings.PASSWORD_MAX_LENGTH):
+            raise serializers.ValidationError("Ensure this field has no more than the allowed number of characters.")
+        return value
+
+
+class TokenObtainSerializer(serializers.Serializer):
+    username = serializers.CharField(max_length=150, trim_whitespace=False)
+    password = PasswordField()
+    scopes = serializers.ListField(
+        child=serializers.CharField(max_length=64), required=False, allow_empty=True, max_length=32
+    )
+
+
+class RefreshSerializer(serializers.Serializer):
+    refresh = serializers.CharField(max_length=MAX_TOKEN_CHARS, trim_whitespace=True)
+
+
+class TokenPairSerializer(serializers.Serializer):
+    access = serializers.CharField()
+    refresh = serializers.CharField()
+    token_type = serializers.CharField(default="Bearer")
+    expires_in = serializers.IntegerField(help_text="Seconds until the access token expires.")
+    scopes = serializers.ListField(child=serializers.CharField())
+
+
+class TierSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    requests_per_minute = serializers.IntegerField()
+    llm_tokens_per_day = serializers.IntegerField()
+    max_top_k = serializers.IntegerField()
+    max_document_bytes = serializers.IntegerField()
+    retrieved_bytes_per_hour = serializers.IntegerField()
+
+
+class TokenInfoSerializer(serializers.Serializer):
+    jti = serializers.CharField()
+    exp = serializers.IntegerField()
+    scopes = serializers.ListField(child=serializers.CharField())
+
+
+class UsageSerializer(serializers.Serializer):
+    requests_remaining = serializers.IntegerField(allow_null=True)
+    tokens_remaining_today = serializers.IntegerField(allow_null=True)
+
+
+class MeSerializer(serializers.Serializer):
+    username = serializers.CharField()
+    tier = TierSerializer(allow_null=True)
+    scopes = serializers.ListField(child=serializers.CharField(), help_text="Effective scopes of this token.")
+    token = TokenInfoSerializer()
+    usage = UsageSerializer()

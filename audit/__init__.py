@@ -1,0 +1,1 @@
+"""Audit entries for every request and state-changing command."""

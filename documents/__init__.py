@@ -1,0 +1,1 @@
+"""Documents, chunks, retrieval, answering and prompt screening."""

@@ -1,0 +1,1 @@
+"""ragsecure: a zero-trust security layer in front of a RAG API."""

@@ -1,0 +1,48 @@
+"""The RAGSECURE settings namespace, read on every access so that tests and admins can change it."""
+
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+
+DEFAULTS: dict[str, Any] = {
+    # Secrets
+    "SECRETS_BACKEND": "file",
+    "SECRETS_DIR": "var/secrets",
+    "SECRETS_CACHE_TTL": 300,
+    "AWS_SECRET_PREFIX": "ragsecure/",
+    # JWT
+    "JWT_ALGORITHM": "EdDSA",
+    "JWT_ALLOWED_ALGORITHMS": ("EdDSA",),
+    "JWT_ISSUER": "ragsecure",
+    "JWT_AUDIENCE": "ragsecure-api",
+    "JWT_LEEWAY_SECONDS": 5,
+    "JWT_MAX_TOKEN_BYTES": 8192,
+    "ACCESS_TOKEN_LIFETIME": timedelta(minutes=5),
+    "REFRESH_TOKEN_LIFETIME": timedelta(days=1),
+    # Caches of per-user state and revocations (Redis); seconds
+    "USER_STATE_CACHE_TTL": 300,
+    "REDIS_RETRY_INTERVAL": 2.0,
+    "REDIS_WARNING_INTERVAL": 60.0,
+    # Requests
+    "TRUSTED_PROXIES": 0,
+    "MAX_REQUEST_BYTES": 4 * 1024 * 1024,
+    "PASSWORD_MAX_LENGTH": 1024,
+    # Answering
+    "LLM_BACKEND": "extractive",
+    "LLM_BASE_URL": "",
+    "LLM_MODEL": "",
+}
+
+
+class RagsecureSettings:
+    """Looks each name up in settings.RAGSECURE, falling back to DEFAULTS, at every access."""
+
+    def __getattr__(self, name: str) -> Any:
+        if name not in DEFAULTS:
+            raise AttributeError(f"Unknown ragsecure setting: {name}")
+        overrides = getattr(settings, "RAGSECURE", {})
+        return overrides.get(name, DEFAULTS[name])
+
+
+ragsecure_settings = RagsecureSettings()

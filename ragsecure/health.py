@@ -1,0 +1,51 @@
+"""Liveness and readiness probes."""
+
+from django.db import connection
+from drf_spectacular.utils import extend_schema
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from ragsecure.redis_gate import redis_configured, redis_gate
+
+
+def database_ready() -> bool:
+    """True when the default database answers a trivial query."""
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            cursor.fetchone()
+        return True
+    except Exception:  # noqa: BLE001 - any failure means "not ready"
+        return False
+
+
+class HealthzApi(APIView):
+    """200 while the process runs."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(auth=[], responses={200: {"type": "object", "properties": {"status": {"type": "string"}}}})
+    def get(self, request: Request) -> Response:
+        return Response({"status": "ok"})
+
+
+class ReadyzApi(APIView):
+    """200 ok/degraded while the database answers (degraded without Redis); 503 when it does not."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(auth=[], responses={200: {"type": "object"}, 503: {"type": "object"}})
+    def get(self, request: Request) -> Response:
+        checks = {"database": "ok" if database_ready() else "unavailable"}
+        if redis_configured():
+            checks["redis"] = "ok" if redis_gate.available() else "unavailable"
+        else:
+            checks["redis"] = "local"
+        if checks["database"] != "ok":
+            return Response({"status": "unavailable", "checks": checks}, status=503)
+        overall = "ok" if checks["redis"] in ("ok", "local") else "degraded"
+        return Response({"status": overall, "checks": checks})

@@ -1,0 +1,225 @@
+"""Settings shared by every deployment; environment-specific modules extend these."""
+
+from datetime import timedelta
+from pathlib import Path
+
+import environ
+
+BASE_DIR = Path(__file__).resolve().parent.parent.parent
+env = environ.Env()
+
+# ---------------------------------------------------------------------------
+# Core
+# ---------------------------------------------------------------------------
+DEBUG = env.bool("DJANGO_DEBUG", default=False)
+ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1"])
+VAR_DIR = Path(env.str("RAGSECURE_VAR_DIR", default=str(BASE_DIR / "var")))
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "drf_spectacular",
+    "ragsecure.apps.RagsecureConfig",
+    "accounts.apps.AccountsConfig",
+    "documents.apps.DocumentsConfig",
+    "audit.apps.AuditConfig",
+]
+
+MIDDLEWARE = [
+    "ragsecure.middleware.RequestIdMiddleware",
+    "ragsecure.middleware.ApiErrorMiddleware",
+    "ragsecure.middleware.BodySizeLimitMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "ragsecure.middleware.CacheControlMiddleware",
+]
+
+ROOT_URLCONF = "ragsecure.urls"
+WSGI_APPLICATION = "ragsecure.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# ---------------------------------------------------------------------------
+# Database: DATABASE_URL, SQLite in var/ by default
+# ---------------------------------------------------------------------------
+DATABASES = {"default": env.db_url("DATABASE_URL", default=f"sqlite:///{VAR_DIR / 'ragsecure.sqlite3'}")}
+
+
+def tune_database(database: dict) -> dict:
+    """Apply the engine options ragsecure relies on (SQLite write locking, timeouts)."""
+    if database["ENGINE"] == "django.db.backends.sqlite3":
+        options = database.setdefault("OPTIONS", {})
+        # IMMEDIATE takes the write lock at BEGIN, so concurrent writers queue
+        # instead of failing with "database is locked" mid-transaction.
+        options.setdefault("transaction_mode", "IMMEDIATE")
+        options.setdefault("timeout", 20)
+        options.setdefault("init_command", "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;")
+    elif database["ENGINE"] in ("django.db.backends.postgresql", "django.db.backends.postgresql_psycopg2"):
+        database["ENGINE"] = "django.db.backends.postgresql"
+        options = database.setdefault("OPTIONS", {})
+        options.setdefault("connect_timeout", 5)
+    return database
+
+
+tune_database(DATABASES["default"])
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# ---------------------------------------------------------------------------
+# Redis (rate limits, revocation cache, user-state cache); empty = local mode
+# ---------------------------------------------------------------------------
+REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
+
+
+def cache_settings(redis_url: str) -> dict:
+    """Django CACHES for a Redis URL (empty: in-process memory, for local mode)."""
+    if not redis_url:
+        return {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    return {
+        "default": {
+            "BACKEND": "django_redis.cache.RedisCache",
+            "LOCATION": redis_url,
+            "KEY_PREFIX": "rs",
+            "OPTIONS": {
+                "CLIENT_CLASS": "django_redis.client.DefaultClient",
+                # Tens of milliseconds: a dead Redis must not stall requests.
+                "SOCKET_CONNECT_TIMEOUT": 0.05,
+                "SOCKET_TIMEOUT": 0.05,
+                "CONNECTION_POOL_KWARGS": {"max_connections": 64, "retry_on_timeout": False},
+            },
+        }
+    }
+
+
+CACHES = cache_settings(REDIS_URL)
+
+# ---------------------------------------------------------------------------
+# Authentication and passwords
+# ---------------------------------------------------------------------------
+AUTH_USER_MODEL = "accounts.User"
+PASSWORD_HASHERS = [
+    "django.contrib.auth.hashers.Argon2PasswordHasher",
+    "django.contrib.auth.hashers.PBKDF2PasswordHasher",
+]
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 12}},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+# ---------------------------------------------------------------------------
+# Request limits
+# ---------------------------------------------------------------------------
+# Large enough for a 1,000,000-byte document in JSON (escaping can double it).
+DATA_UPLOAD_MAX_MEMORY_SIZE = 4 * 1024 * 1024
+FILE_UPLOAD_MAX_MEMORY_SIZE = 4 * 1024 * 1024
+DATA_UPLOAD_MAX_NUMBER_FIELDS = 200
+
+# ---------------------------------------------------------------------------
+# Internationalisation, static files
+# ---------------------------------------------------------------------------
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+
+# ---------------------------------------------------------------------------
+# Django REST framework, OpenAPI
+# ---------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.authentication.BearerTokenAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["accounts.permissions.HasRequiredScopes"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_SCHEMA_CLASS": "ragsecure.schema.RagsecureAutoSchema",
+    "EXCEPTION_HANDLER": "ragsecure.errors.exception_handler",
+    "UNAUTHENTICATED_USER": None,
+    "DEFAULT_PAGINATION_CLASS": None,
+}
+
+SPECTACULAR_SETTINGS = {
+    "TITLE": "ragsecure API",
+    "DESCRIPTION": "Zero-trust security layer in front of a retrieval-augmented generation API.",
+    "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "COMPONENT_SPLIT_REQUEST": True,
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "SERVE_AUTHENTICATION": [],
+}
+
+# simplejwt's own settings: claim names only. Keys, algorithms and lifetimes are
+# read per use from RAGSECURE (see ragsecure.conf), never frozen at import.
+SIMPLE_JWT = {
+    "USER_ID_CLAIM": "sub",
+    "USER_ID_FIELD": "id",
+    "TOKEN_TYPE_CLAIM": "token_type",
+    "JTI_CLAIM": "jti",
+    "AUTH_HEADER_TYPES": ("Bearer",),
+    "UPDATE_LAST_LOGIN": False,
+}
+
+# ---------------------------------------------------------------------------
+# ragsecure (read through ragsecure.conf.ragsecure_settings)
+# ---------------------------------------------------------------------------
+RAGSECURE = {
+    "SECRETS_BACKEND": env.str("RAGSECURE_SECRETS_BACKEND", default="file"),
+    "SECRETS_DIR": env.str("RAGSECURE_SECRETS_DIR", default=str(VAR_DIR / "secrets")),
+    "AWS_SECRET_PREFIX": env.str("RAGSECURE_AWS_SECRET_PREFIX", default="ragsecure/"),
+    "TRUSTED_PROXIES": env.int("RAGSECURE_TRUSTED_PROXIES", default=0),
+    "LLM_BACKEND": env.str("RAGSECURE_LLM_BACKEND", default="extractive"),
+    "LLM_BASE_URL": env.str("RAGSECURE_LLM_BASE_URL", default=""),
+    "LLM_MODEL": env.str("RAGSECURE_LLM_MODEL", default=""),
+    "ACCESS_TOKEN_LIFETIME": timedelta(minutes=5),
+    "REFRESH_TOKEN_LIFETIME": timedelta(days=1),
+}
+
+# ---------------------------------------------------------------------------
+# Security headers (hardened further in production)
+# ---------------------------------------------------------------------------
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+
+# ---------------------------------------------------------------------------
+# Logging
+# ---------------------------------------------------------------------------
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": "WARNING"},
+    "loggers": {
+        "ragsecure": {"level": "INFO"},
+        "django.request": {"level": "ERROR"},
+    },
+}

@@ -1,0 +1,47 @@
+"""Production settings: DEBUG off, every secret required, hardened transport and cookies."""
+
+from django.core.exceptions import ImproperlyConfigured
+
+from ragsecure.secrets.base import SecretsError
+from ragsecure.secrets.provider import SecretsProvider, build_backends
+
+from .base import *  # noqa: F403
+from .base import DATABASES, RAGSECURE, env
+
+DEBUG = False
+
+
+def _required_secret(name: str) -> str:
+    provider = SecretsProvider(
+        build_backends(
+            RAGSECURE["SECRETS_BACKEND"],
+            directory=RAGSECURE["SECRETS_DIR"],
+            prefix=RAGSECURE["AWS_SECRET_PREFIX"],
+        )
+    )
+    try:
+        return provider.get(name)
+    except SecretsError as exc:
+        raise ImproperlyConfigured(
+            f"The secret {name!r} is required in production and could not be read "
+            f"from the {RAGSECURE['SECRETS_BACKEND']!r} backend ({type(exc).__name__})."
+        ) from None
+
+
+SECRET_KEY = _required_secret("django-secret-key")
+if DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3" and not DATABASES["default"].get("PASSWORD"):
+    DATABASES["default"]["PASSWORD"] = _required_secret("database-password")
+
+# ---------------------------------------------------------------------------
+# Transport and cookies
+# ---------------------------------------------------------------------------
+SECURE_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=True)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+SECURE_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=31536000)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+SECURE_HSTS_PRELOAD = True
+SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https") if RAGSECURE["TRUSTED_PROXIES"] else None
+SESSION_COOKIE_SECURE = True
+CSRF_COOKIE_SECURE = True
+CSRF_COOKIE_HTTPONLY = True
+SESSION_COOKIE_AGE = 8 * 3600
