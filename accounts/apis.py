@@ -40,6 +40,7 @@ class TokenObtainApi(APIView):
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
+    extra_error_codes = ("401",)
 
     @extend_schema(request=TokenObtainSerializer, responses={200: TokenPairSerializer}, auth=[])
     def post(self, request: Request) -> Response:
@@ -60,6 +61,7 @@ class TokenRefreshApi(APIView):
 
     authentication_classes: list = []
     permission_classes = [AllowAny]
+    extra_error_codes = ("401",)
 
     @extend_schema(request=RefreshSerializer, responses={200: TokenPairSerializer}, auth=[])
     def post(self, request: Request) -> Response:
@@ -99,7 +101,7 @@ class JwksApi(APIView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
 
-    @extend_schema(auth=[], responses={200: {"type": "object", "properties": {"keys": {"type": "array", "items": {"type": "object"}}}}})
+    @extend_schema(operation_id="jwks", auth=[], responses={200: {"type": "object", "properties": {"keys": {"type": "array", "items": {"type": "object"}}}}})
     def get(self, request: Request) -> Response:
         try:
             body = key_ring().jwks()

@@ -27,7 +27,7 @@ class HealthzApi(APIView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
 
-    @extend_schema(auth=[], responses={200: {"type": "object", "properties": {"status": {"type": "string"}}}})
+    @extend_schema(operation_id="healthz", auth=[], responses={200: {"type": "object", "properties": {"status": {"type": "string"}}}})
     def get(self, request: Request) -> Response:
         return Response({"status": "ok"})
 
@@ -38,7 +38,7 @@ class ReadyzApi(APIView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
 
-    @extend_schema(auth=[], responses={200: {"type": "object"}, 503: {"type": "object"}})
+    @extend_schema(operation_id="readyz", auth=[], responses={200: {"type": "object"}, 503: {"type": "object"}})
     def get(self, request: Request) -> Response:
         checks = {"database": "ok" if database_ready() else "unavailable"}
         if redis_configured():

@@ -48,6 +48,7 @@ class RagsecureAutoSchema(AutoSchema):
         codes = ["400"] if self.method in ("POST", "PUT", "PATCH") or not public else []
         if not public:
             codes += ["401", "403"]
+        codes += [code for code in getattr(self.view, "extra_error_codes", ()) if code not in codes]
         if "{" in self.path:
             codes.append("404")
         if self.method in ("POST", "PUT", "PATCH"):
@@ -57,11 +58,17 @@ class RagsecureAutoSchema(AutoSchema):
         codes.append("503")
         return codes
 
+    def get_tags(self) -> list[str]:
+        parts = [part for part in self.path.split("/") if part]
+        if parts[:2] == ["api", "v1"] and len(parts) > 2:
+            return [parts[2]]
+        return ["service"]
+
     def _get_response_bodies(self, direction="response"):
         responses = super()._get_response_bodies(direction)
         if direction != "response":
             return responses
-        for code in self._error_codes():
+        for code in sorted(self._error_codes()):
             if code not in responses:
                 body = self._get_response_for_code(ErrorSerializer, code, direction=direction)
                 body["description"] = ERROR_DESCRIPTIONS[code]

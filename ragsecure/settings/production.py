@@ -29,6 +29,9 @@ def _required_secret(name: str) -> str:
 
 
 SECRET_KEY = _required_secret("django-secret-key")
+# Present at start-up or not at all: the service never runs half-configured.
+for _name in ("jwt-signing-keys", "audit-hmac-key"):
+    _required_secret(_name)
 if DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3" and not DATABASES["default"].get("PASSWORD"):
     DATABASES["default"]["PASSWORD"] = _required_secret("database-password")
 

@@ -17,6 +17,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/15")
 CACHES = cache_settings(REDIS_URL)
 
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+
 # Argon2 stays the algorithm under test; its cost is lowered so the suite runs in minutes.
 PASSWORD_HASHERS = ["tests.hashers.FastArgon2PasswordHasher"]
 
