@@ -101,7 +101,11 @@ class JwksApi(APIView):
     authentication_classes: list = []
     permission_classes = [AllowAny]
 
-    @extend_schema(operation_id="jwks", auth=[], responses={200: {"type": "object", "properties": {"keys": {"type": "array", "items": {"type": "object"}}}}})
+    @extend_schema(
+        operation_id="jwks",
+        auth=[],
+        responses={200: {"type": "object", "properties": {"keys": {"type": "array", "items": {"type": "object"}}}}},
+    )
     def get(self, request: Request) -> Response:
         try:
             body = key_ring().jwks()
