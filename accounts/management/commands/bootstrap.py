@@ -38,7 +38,7 @@ class Command(BaseCommand):
 
     def _roles(self) -> None:
         for role, names in defaults.ROLES.items():
-            group, _ = Group.objects.get_or_create(name=role)
+            group, created = Group.objects.get_or_create(name=role)
             permissions = []
             for qualified in names:
                 app_label, codename = qualified.split(".")
@@ -46,8 +46,9 @@ class Command(BaseCommand):
                 if permission is None:
                     raise CommandError(f"Permission {qualified} is missing: run `manage.py migrate` first.")
                 permissions.append(permission)
-            group.permissions.set(permissions)
-            self.stdout.write(f"group {role}: {len(permissions)} permissions")
+            if created or set(group.permissions.all()) != set(permissions):
+                group.permissions.set(permissions)
+                self.stdout.write(f"group {role}: {len(permissions)} permissions")
 
     def _secrets(self) -> None:
         provider = secrets_provider()
