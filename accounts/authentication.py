@@ -46,6 +46,10 @@ class Principal(TokenUser):
     def __str__(self) -> str:
         return self.username
 
+    def __getattr__(self, attr: str):
+        # TokenUser answers unknown attributes from the token's claims; a principal must not.
+        raise AttributeError(attr)
+
 
 class BearerTokenAuthentication(JWTAuthentication):
     """Authenticates `Authorization: Bearer <access token>`; refresh tokens, revoked tokens and inactive users are refused."""

@@ -8,7 +8,7 @@ from django.db import models
 from django.utils import timezone
 
 SCOPE_NAME_VALIDATOR = RegexValidator(
-    r"^[a-z][a-z0-9_]{0,30}(:[a-z][a-z0-9_]{0,30})?$",
+    r"^[a-z][a-z0-9_]{0,30}(:[a-z][a-z0-9_]{0,30})?\Z",
     "A scope is lower-case letters, digits and underscores, optionally `resource:action`.",
 )
 

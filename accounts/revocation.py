@@ -4,6 +4,12 @@ Every key of one user shares the hash tag `{u:<id>}`, so a check touches one slo
 (Redis Cluster-safe). A per-user `warm` marker says the user's revocations were
 loaded from the database; without it (Redis restarted, keys evicted) the check
 asks the database, which is authoritative, and warms the cache again.
+
+Cached user state is stamped with the user's version counter (`ver`), read in
+the same MGET. Invalidation increments the counter rather than deleting the
+entry, so a request that read the database before a change and writes its copy
+after it leaves an entry stamped with a stale version, which the next check
+ignores.
 """
 
 import json
@@ -21,6 +27,7 @@ from ragsecure.redis_gate import RedisUnavailable, redis_gate
 
 logger = logging.getLogger("ragsecure.revocation")
 DIRTY_CHECK_INTERVAL = 5.0
+VERSION_TTL_SECONDS = 7 * 24 * 3600
 
 
 @dataclass(frozen=True)
@@ -67,6 +74,10 @@ def _key(user_id: int, kind: str, ident: str = "") -> str:
 
 def state_key(user_id: int) -> str:
     return _key(user_id, "state")
+
+
+def version_key(user_id: int) -> str:
+    return _key(user_id, "ver")
 
 
 def warm_key(user_id: int) -> str:
@@ -163,10 +174,12 @@ def _sync_dirty_users(client) -> None:
         _next_dirty_check = now + DIRTY_CHECK_INTERVAL
     from accounts.models import CacheSyncState
 
-    for name in list(CacheSyncState.objects.filter(name__startswith="user:").values_list("name", flat=True)[:1000]):
+    dirty = CacheSyncState.objects.filter(name__startswith="user:").values_list("name", "dirty_since")[:1000]
+    for name, dirty_since in list(dirty):
         user_id = int(name.split(":", 1)[1])
         client.delete(warm_key(user_id), state_key(user_id))
-        CacheSyncState.objects.filter(name=name).delete()
+        # A mark made by another process meanwhile stays for the next pass.
+        CacheSyncState.objects.filter(name=name, dirty_since__lte=dirty_since).delete()
 
 
 def mark_user_dirty(user_id: int) -> None:
@@ -187,21 +200,36 @@ def access_token_check(*, user_id: int, jti: str, family_id: str) -> TokenCheck:
 
 def _check_with_cache(client, user_id: int, jti: str, family_id: str) -> TokenCheck:
     _sync_dirty_users(client)
-    warm, jti_hit, family_hit, raw_state = client.mget(
-        warm_key(user_id), jti_key(user_id, jti), family_key(user_id, family_id), state_key(user_id)
+    warm, jti_hit, family_hit, raw_state, version = client.mget(
+        warm_key(user_id), jti_key(user_id, jti), family_key(user_id, family_id), state_key(user_id), version_key(user_id)
     )
     if warm is None:
         revoked = revoked_in_db(jti=jti, family_id=family_id)
         _warm_user(client, user_id)
     else:
         revoked = jti_hit is not None or family_hit is not None
-    if raw_state is not None:
-        state = UserState.from_json(raw_state)
-    else:
+    version = int(version or 0)
+    state = _cached_state(raw_state, version)
+    if state is None:
+        # Stamped with the version read before the database: a change that
+        # commits in between bumps the version and outdates this entry.
         state = user_state_from_db(user_id)
         if state is not None:
-            client.set(state_key(user_id), state.to_json(), ex=int(ragsecure_settings.USER_STATE_CACHE_TTL))
+            entry = json.dumps({"ver": version, "state": state.to_json()})
+            client.set(state_key(user_id), entry, ex=int(ragsecure_settings.USER_STATE_CACHE_TTL))
     return TokenCheck(state, revoked)
+
+
+def _cached_state(raw: bytes | None, version: int) -> UserState | None:
+    if raw is None:
+        return None
+    try:
+        entry = json.loads(raw)
+        if entry["ver"] != version:
+            return None
+        return UserState.from_json(entry["state"])
+    except (ValueError, KeyError, TypeError):
+        return None
 
 
 # ---------------------------------------------------------------------------
@@ -235,5 +263,12 @@ def cache_family_revoked(*, user_id: int, family_id: str, expires_at: datetime) 
 
 
 def cache_user_state_invalidate(user_id: int) -> None:
-    """Drop the user's cached state once the transaction commits; the next request reloads it."""
-    _after_commit(user_id, lambda client: client.delete(state_key(user_id)))
+    """Outdate the user's cached state once the transaction commits; the next request reloads it."""
+
+    def bump(client) -> None:
+        pipe = client.pipeline(transaction=True)
+        pipe.incr(version_key(user_id))
+        pipe.expire(version_key(user_id), VERSION_TTL_SECONDS)
+        pipe.execute()
+
+    _after_commit(user_id, bump)

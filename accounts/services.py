@@ -198,7 +198,7 @@ def token_revoke(*, raw_refresh: str, access: AccessToken, actor: User) -> None:
         raise ValidationFailed(fields={"refresh": ["Not a valid refresh token."]})
     with transaction.atomic():
         if refresh is not None:
-            family = TokenFamily.objects.filter(pk=uuid.UUID(hex=refresh["fam"]), user=actor).first()
+            family = TokenFamily.objects.filter(pk=uuid.UUID(hex=refresh["fam"]), user_id=actor.pk).first()
             if family is not None:
                 token_family_revoke(family=family, actor=actor, reason="revoked by its holder")
         access_token_revoke(token=access, actor=actor, reason="revoked by its holder")

@@ -13,6 +13,7 @@ from accounts.keyring import KeyRingError, key_ring
 from ragsecure.conf import ragsecure_settings
 
 KID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+SUBJECT_PATTERN = re.compile(r"^[1-9][0-9]{0,17}$")  # a positive BigAutoField id, ASCII digits only
 COMPACT_JWS = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$")
 REQUIRED_CLAIMS = ("exp", "iat", "jti", "sub", "aud", "iss", "token_type", "scopes", "gen", "fam")
 
@@ -58,7 +59,7 @@ class KeyRingTokenBackend(TokenBackend):
         if (
             not isinstance(token, str)
             or len(token) > ragsecure_settings.JWT_MAX_TOKEN_BYTES
-            or not COMPACT_JWS.match(token)
+            or not COMPACT_JWS.fullmatch(token)
         ):
             raise TokenBackendError("Token is invalid")
         try:
@@ -69,7 +70,7 @@ class KeyRingTokenBackend(TokenBackend):
         if not isinstance(algorithm, str) or algorithm not in ragsecure_settings.JWT_ALLOWED_ALGORITHMS:
             raise TokenBackendError("Token algorithm is not allowed")
         kid = header.get("kid")
-        if not isinstance(kid, str) or not KID_PATTERN.match(kid):
+        if not isinstance(kid, str) or not KID_PATTERN.fullmatch(kid):
             raise TokenBackendError("Token key id is invalid")
         try:
             key = key_ring().verification_key(kid)
@@ -111,11 +112,11 @@ class RagsecureToken(Token):
             raise TokenError("Token scopes are invalid")
         if not isinstance(payload.get("gen"), int) or isinstance(payload.get("gen"), bool):
             raise TokenError("Token generation is invalid")
-        if not isinstance(payload.get("sub"), str) or not payload["sub"].isdigit():
+        if not isinstance(payload.get("sub"), str) or not SUBJECT_PATTERN.fullmatch(payload["sub"]):
             raise TokenError("Token subject is invalid")
-        if not isinstance(payload.get("jti"), str) or not KID_PATTERN.match(payload["jti"]):
+        if not isinstance(payload.get("jti"), str) or not KID_PATTERN.fullmatch(payload["jti"]):
             raise TokenError("Token id is invalid")
-        if not isinstance(payload.get("fam"), str) or not KID_PATTERN.match(payload["fam"]):
+        if not isinstance(payload.get("fam"), str) or not KID_PATTERN.fullmatch(payload["fam"]):
             raise TokenError("Token family is invalid")
 
     @property

@@ -208,6 +208,8 @@ def to_domain_error(exc: Exception) -> RagsecureError:
     if isinstance(exc, drf_exceptions.Throttled):
         wait = int(exc.wait or 1)
         return RateLimited(headers={"Retry-After": str(max(1, wait))})
+    if isinstance(exc, RecursionError):
+        return MalformedRequest()
     if isinstance(exc, RequestDataTooBig):
         return PayloadTooLarge()
     if isinstance(exc, TooManyFieldsSent):

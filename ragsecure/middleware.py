@@ -18,7 +18,7 @@ HTML_PREFIXES = ("/admin/", "/static/")
 def client_request_id(request: HttpRequest) -> str | None:
     """The client's X-Request-ID when it is a safe token (at most 64 of [A-Za-z0-9._-]); None otherwise."""
     value = request.META.get("HTTP_X_REQUEST_ID", "")
-    if value and SAFE_REQUEST_ID.match(value) and value not in (".", ".."):
+    if value and SAFE_REQUEST_ID.fullmatch(value) and value not in (".", ".."):
         return value
     return None
 
@@ -67,7 +67,7 @@ class BodySizeLimitMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         declared = request.META.get("CONTENT_LENGTH")
         if declared:
-            if not declared.isdigit() or len(declared) > 18:
+            if not (declared.isascii() and declared.isdigit()) or len(declared) > 18:
                 return json_error_response(MalformedRequest("Invalid Content-Length."), request.request_id)
             if int(declared) > int(ragsecure_settings.MAX_REQUEST_BYTES):
                 return json_error_response(PayloadTooLarge(), request.request_id)

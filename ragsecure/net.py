@@ -23,7 +23,9 @@ def client_ip(request: HttpRequest) -> str:
     trusted = int(ragsecure_settings.TRUSTED_PROXIES or 0)
     if trusted <= 0:
         return remote
-    hops = [hop for hop in request.META.get("HTTP_X_FORWARDED_FOR", "")[:4096].split(",") if hop.strip()]
+    # Split from the right: only the entries our own proxies appended matter, however
+    # much the client padded the header on the left.
+    hops = request.META.get("HTTP_X_FORWARDED_FOR", "").rsplit(",", trusted)
     if len(hops) < trusted:
         return remote
     return _valid_ip(hops[-trusted]) or remote

@@ -9,6 +9,7 @@ from typing import TypeVar
 from django.conf import settings
 from redis import Redis
 from redis.exceptions import RedisError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from ragsecure.conf import ragsecure_settings
 
@@ -33,12 +34,20 @@ def redis_client() -> Redis:
 
 
 class RedisGate:
-    """Runs Redis calls; after a failure, fails fast for REDIS_RETRY_INTERVAL seconds and warns once per interval."""
+    """Runs Redis calls; after a failure, fails fast for REDIS_RETRY_INTERVAL seconds and warns once per interval.
+
+    A refused or broken connection opens the breaker at once. A lone read
+    timeout does not: on a busy host one slow reply is not an outage, so the
+    breaker opens only after TIMEOUTS_BEFORE_DOWN timeouts in a row.
+    """
+
+    TIMEOUTS_BEFORE_DOWN = 2
 
     def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
         self._clock = clock
         self._down_until = 0.0
         self._last_warning = float("-inf")
+        self._timeouts = 0
         self._lock = threading.Lock()
 
     def run(self, operation: Callable[[Redis], T]) -> T:
@@ -48,17 +57,29 @@ class RedisGate:
         if self._clock() < self._down_until:
             raise RedisUnavailable("Redis recently failed")
         try:
-            return operation(redis_client())
+            result = operation(redis_client())
+        except RedisTimeoutError as exc:
+            with self._lock:
+                self._timeouts += 1
+                timeouts = self._timeouts
+            if timeouts >= self.TIMEOUTS_BEFORE_DOWN:
+                self._mark_down(exc)
+            raise RedisUnavailable(type(exc).__name__) from None
         except RedisError as exc:
             self._mark_down(exc)
             raise RedisUnavailable(type(exc).__name__) from None
+        self._timeouts = 0
+        return result
 
-    def available(self) -> bool:
-        """True when Redis answers a PING now."""
-        try:
-            return bool(self.run(lambda client: client.ping()))
-        except RedisUnavailable:
-            return False
+    def available(self, attempts: int = 2) -> bool:
+        """True when Redis answers a PING now (trying again once after a slow reply)."""
+        for _ in range(attempts):
+            try:
+                return bool(self.run(lambda client: client.ping()))
+            except RedisUnavailable:
+                if self.is_down():
+                    return False
+        return False
 
     def is_down(self) -> bool:
         """True when Redis is configured and has failed within the retry interval."""
@@ -68,10 +89,12 @@ class RedisGate:
         """Forget past failures (tests, or an operator who knows Redis is back)."""
         with self._lock:
             self._down_until = 0.0
+            self._timeouts = 0
 
     def _mark_down(self, exc: Exception) -> None:
         now = self._clock()
         with self._lock:
+            self._timeouts = 0
             self._down_until = now + float(ragsecure_settings.REDIS_RETRY_INTERVAL)
             warn = now - self._last_warning >= float(ragsecure_settings.REDIS_WARNING_INTERVAL)
             if warn:

@@ -27,7 +27,7 @@ class SecretsUnavailable(SecretsError):
 
 def validate_secret_name(name: str) -> str:
     """Return `name` when it is a safe secret name (no path separators, no dots); raise otherwise."""
-    if not isinstance(name, str) or not _NAME_PATTERN.match(name):
+    if not isinstance(name, str) or not _NAME_PATTERN.fullmatch(name):
         raise SecretsError(f"Invalid secret name: {name!r}")
     return name
 

@@ -30,20 +30,24 @@ INSTALLED_APPS = [
     "audit.apps.AuditConfig",
 ]
 
+# Header-setting middleware sits outside the error middleware, so that error
+# responses built there still carry request ids, security and cache headers.
 MIDDLEWARE = [
     "ragsecure.middleware.RequestIdMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "ragsecure.middleware.CacheControlMiddleware",
     "ragsecure.middleware.ApiErrorMiddleware",
     "ragsecure.middleware.BodySizeLimitMiddleware",
-    "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
-    "ragsecure.middleware.CacheControlMiddleware",
 ]
+# A missing trailing slash is a 404 in the error shape, never a redirect that drops a POST body.
+APPEND_SLASH = False
 
 ROOT_URLCONF = "ragsecure.urls"
 WSGI_APPLICATION = "ragsecure.wsgi.application"
@@ -159,7 +163,7 @@ STORAGES = {
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["accounts.authentication.BearerTokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["accounts.permissions.HasRequiredScopes"],
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_PARSER_CLASSES": ["ragsecure.parsers.SafeJSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_SCHEMA_CLASS": "ragsecure.schema.RagsecureAutoSchema",
     "EXCEPTION_HANDLER": "ragsecure.errors.exception_handler",

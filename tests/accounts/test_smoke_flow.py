@@ -5,6 +5,8 @@ import pytest
 from accounts.services import user_tokens_revoke
 from tests.conftest import assert_error, bearer
 
+pytestmark = pytest.mark.database
+
 
 @pytest.mark.redis
 def test_token_me_revoke_refused_next_request(api, user, tokens):
