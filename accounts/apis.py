@@ -11,6 +11,7 @@ from rest_framework.views import APIView
 from accounts import selectors, services
 from accounts.keyring import KeyRingError, key_ring
 from accounts.serializers import MeSerializer, RefreshSerializer, TokenObtainSerializer, TokenPairSerializer
+from audit.context import audit_actor, audit_claimed_username
 from ragsecure.errors import AuthenticationFailed, ServiceUnavailable
 from ragsecure.net import client_ip
 from ragsecure.redis_gate import redis_configured, redis_gate
@@ -38,6 +39,7 @@ def _pair_response(issued: services.IssuedTokens) -> Response:
 class TokenObtainApi(APIView):
     """Exchange a username and password for an access/refresh pair, optionally down-scoped."""
 
+    audit_action = "auth.token"
     authentication_classes: list = []
     permission_classes = [AllowAny]
     extra_error_codes = ("401",)
@@ -50,8 +52,10 @@ class TokenObtainApi(APIView):
         data = serializer.validated_data
         user = authenticate(request._request, username=data["username"], password=data["password"])
         if user is None:
+            audit_claimed_username(data["username"])
             # Same answer whether the user is unknown, inactive or the password wrong.
             raise AuthenticationFailed("Invalid username or password.")
+        audit_actor(user, auth_kind="password")
         issued = services.token_obtain(user=user, requested_scopes=data.get("scopes"), client_ip=client_ip(request))
         return _pair_response(issued)
 
@@ -59,6 +63,7 @@ class TokenObtainApi(APIView):
 class TokenRefreshApi(APIView):
     """Exchange a refresh token (consumed, single use) for a new pair with the same or fewer scopes."""
 
+    audit_action = "auth.token_refresh"
     authentication_classes: list = []
     permission_classes = [AllowAny]
     extra_error_codes = ("401",)
@@ -74,6 +79,7 @@ class TokenRefreshApi(APIView):
 class TokenRevokeApi(APIView):
     """Revoke a refresh token's family and the presenting access token."""
 
+    audit_action = "auth.token_revoke"
     required_scopes: tuple[str, ...] = ()
 
     @extend_schema(request=RefreshSerializer, responses={204: None})
@@ -88,6 +94,7 @@ class TokenRevokeApi(APIView):
 class MeApi(APIView):
     """The caller: tier, effective scopes, the presented token and remaining usage."""
 
+    audit_action = "auth.me"
     required_scopes: tuple[str, ...] = ()
 
     @extend_schema(responses={200: MeSerializer})
@@ -98,6 +105,7 @@ class MeApi(APIView):
 class JwksApi(APIView):
     """The public keys that verify ragsecure's tokens, each with its `kid`."""
 
+    audit_action = "auth.jwks"
     authentication_classes: list = []
     permission_classes = [AllowAny]
 

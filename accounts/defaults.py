@@ -25,6 +25,8 @@ VIEWER_PERMISSIONS = (
     "accounts.view_scope",
     "accounts.view_tokenfamily",
     "accounts.view_revokedaccesstoken",
+    "audit.view_auditentry",
+    "audit.view_auditcheckpoint",
 )
 OPERATOR_PERMISSIONS = VIEWER_PERMISSIONS + (
     "accounts.revoke_tokens",

@@ -4,6 +4,7 @@ from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
 from accounts.authentication import Principal
+from audit.context import audit_scopes
 from ragsecure.errors import AuthenticationFailed, InsufficientScope
 
 
@@ -21,6 +22,7 @@ class HasRequiredScopes(BasePermission):
         required = tuple(getattr(view, "required_scopes", None) or ())
         if not hasattr(view, "required_scopes"):
             raise InsufficientScope(("admin",))
+        audit_scopes(required)
         if not set(required) <= request.user.scopes:
             raise InsufficientScope(required)
         return True

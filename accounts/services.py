@@ -1,6 +1,5 @@
 """State changes for accounts: users, grants, tiers, token issuing, refresh and revocation."""
 
-import logging
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -14,10 +13,9 @@ from rest_framework_simplejwt.exceptions import ExpiredTokenError, TokenError
 from accounts import revocation
 from accounts.models import RefreshTokenRecord, RevokedAccessToken, Scope, Tier, TokenFamily, User
 from accounts.tokens import AccessToken, RefreshToken
+from audit.context import audit_actor, audit_note
 from ragsecure.conf import ragsecure_settings
 from ragsecure.errors import TokenExpired, TokenInvalid, TokenRevoked, ValidationFailed
-
-logger = logging.getLogger("ragsecure.accounts")
 
 
 def _epoch_to_datetime(value: int) -> datetime:
@@ -25,14 +23,8 @@ def _epoch_to_datetime(value: int) -> datetime:
 
 
 def _record(action: str, *, actor: User | None, reason: str, **details) -> None:
-    """State what a service did for the audit trail."""
-    logger.info(
-        "action=%s actor=%s reason=%r %s",
-        action,
-        getattr(actor, "username", None) or "system",
-        reason,
-        " ".join(f"{key}={value}" for key, value in details.items()),
-    )
+    """State what a service did, on the current audit entry (the request's or the command's)."""
+    audit_note(action, actor=getattr(actor, "username", None) or "system", reason=reason, **details)
 
 
 # ---------------------------------------------------------------------------
@@ -50,7 +42,9 @@ def user_create(
         user.set_password(password)
         user.save()
         user.scopes.set(scopes)
-        _record("user.create", actor=actor, reason="", user=username, tier=getattr(tier, "name", None))
+        _record(
+            "user.create", actor=actor, reason="", user=username, tier=getattr(tier, "name", None), scopes=[scope.name for scope in scopes]
+        )
     return user
 
 
@@ -151,6 +145,7 @@ def token_refresh(*, raw_refresh: str) -> IssuedTokens:
         user = family.user
         if family.id.hex != token["fam"] or str(user.pk) != token["sub"]:
             raise TokenInvalid("The refresh token is invalid.")
+        audit_actor(user, auth_kind="jwt")
         if consumed:
             if family.revoked_at is not None or user.token_generation != token["gen"] or not user.is_active:
                 raise TokenRevoked()
@@ -184,6 +179,7 @@ def access_token_revoke(*, token: AccessToken, actor: User | None, reason: str) 
             jti=token["jti"], defaults={"user_id": token.user_id, "expires_at": expires_at, "reason": reason[:255]}
         )
         revocation.cache_access_token_revoked(user_id=token.user_id, jti=token["jti"], expires_at=expires_at)
+        _record("token.access_revoke", actor=actor, reason=reason, jti=token["jti"], user=token.user_id)
 
 
 def token_revoke(*, raw_refresh: str, access: AccessToken, actor: User) -> None:

@@ -28,6 +28,11 @@ DEFAULTS: dict[str, Any] = {
     "TRUSTED_PROXIES": 0,
     "MAX_REQUEST_BYTES": 4 * 1024 * 1024,
     "PASSWORD_MAX_LENGTH": 1024,
+    # Audit
+    "AUDIT_DIR": "var/audit",
+    "AUDIT_CHECKPOINT_EVERY": 100,
+    "AUDIT_CHECKPOINT_SECONDS": 60.0,
+    "AUDIT_PROMPT_LIMIT": 2048,
     # Answering
     "LLM_BACKEND": "extractive",
     "LLM_BASE_URL": "",

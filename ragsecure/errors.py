@@ -10,6 +10,8 @@ from rest_framework import exceptions as drf_exceptions
 from rest_framework import status
 from rest_framework.response import Response
 
+from audit.context import audit_verdict
+
 logger = logging.getLogger("ragsecure.errors")
 
 
@@ -170,6 +172,7 @@ def error_headers(error: RagsecureError) -> dict[str, str]:
 
 def json_error_response(error: RagsecureError, request_id: str) -> JsonResponse:
     """A plain Django JSON response carrying the error (for middleware and Django handlers)."""
+    audit_verdict("error", error.code)
     response = JsonResponse(error_body(error, request_id), status=error.status_code)
     for name, value in error_headers(error).items():
         response[name] = value
@@ -227,6 +230,7 @@ def exception_handler(exc: Exception, context: dict) -> Response:
     request = context.get("request")
     if isinstance(error, InternalError) and not isinstance(exc, RagsecureError):
         logger.exception("Unhandled error in %s", type(context.get("view")).__name__, exc_info=exc)
+    audit_verdict("error", error.code)
     response = Response(error_body(error, current_request_id(request)), status=error.status_code)
     for name, value in error_headers(error).items():
         response[name] = value

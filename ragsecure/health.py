@@ -24,6 +24,7 @@ def database_ready() -> bool:
 class HealthzApi(APIView):
     """200 while the process runs."""
 
+    audit_action = "service.healthz"
     authentication_classes: list = []
     permission_classes = [AllowAny]
 
@@ -35,6 +36,7 @@ class HealthzApi(APIView):
 class ReadyzApi(APIView):
     """200 ok/degraded while the database answers (degraded without Redis); 503 when it does not."""
 
+    audit_action = "service.readyz"
     authentication_classes: list = []
     permission_classes = [AllowAny]
 

@@ -22,8 +22,14 @@ def signing_keys(django_db_blocker):
     directory = settings.RAGSECURE["SECRETS_DIR"]
     shutil.rmtree(directory, ignore_errors=True)
     key_ring_store(rotated_key_ring(None))
+    secrets_provider().put("audit-hmac-key", "test-audit-hmac-key-0123456789abcdef0123456789")
     yield
     shutil.rmtree(directory, ignore_errors=True)
+
+
+@pytest.fixture(autouse=True)
+def audited_requests(db):
+    """Every request writes its audit entry, so every test may use the database (transactional_db wins where requested)."""
 
 
 @pytest.fixture(autouse=True)

@@ -34,6 +34,7 @@ INSTALLED_APPS = [
 # responses built there still carry request ids, security and cache headers.
 MIDDLEWARE = [
     "ragsecure.middleware.RequestIdMiddleware",
+    "audit.middleware.AuditMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "ragsecure.middleware.CacheControlMiddleware",
@@ -205,6 +206,7 @@ RAGSECURE = {
     "LLM_MODEL": env.str("RAGSECURE_LLM_MODEL", default=""),
     "ACCESS_TOKEN_LIFETIME": timedelta(minutes=5),
     "REFRESH_TOKEN_LIFETIME": timedelta(days=1),
+    "AUDIT_DIR": env.str("RAGSECURE_AUDIT_DIR", default=str(VAR_DIR / "audit")),
 }
 
 # ---------------------------------------------------------------------------
@@ -225,10 +227,15 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        "audit_stream": {"class": "audit.stream.AuditStreamHandler"},
+    },
     "root": {"handlers": ["console"], "level": "WARNING"},
     "loggers": {
         "ragsecure": {"level": "INFO"},
+        # The audit stream (JSON lines, var/audit/audit.jsonl): add a handler here to ship it to a SIEM.
+        "ragsecure.audit.stream": {"handlers": ["audit_stream"], "level": "INFO", "propagate": False},
         "django.request": {"level": "ERROR"},
     },
 }

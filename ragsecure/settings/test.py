@@ -31,4 +31,5 @@ RAGSECURE = {
     "SECRETS_BACKEND": "file",
     "SECRETS_DIR": os.path.join(tempfile.gettempdir(), f"ragsecure-test-secrets-{os.getpid()}"),
     "REDIS_RETRY_INTERVAL": 0.0,
+    "AUDIT_DIR": os.path.join(tempfile.gettempdir(), f"ragsecure-test-audit-{os.getpid()}"),
 }

@@ -9,6 +9,7 @@ from django.db import transaction
 from accounts import defaults
 from accounts.keyring import KeyRingError, key_ring, key_ring_store, rotated_key_ring
 from accounts.models import Scope, Tier, User
+from audit.context import audit_note, command_audit
 from ragsecure.secrets import SecretNotFound, SecretsError, secrets_provider
 
 
@@ -16,17 +17,22 @@ class Command(BaseCommand):
     help = "Create default tiers, scopes and staff groups, local secrets, and a superuser when none exists."
 
     def handle(self, *args, **options) -> None:
-        with transaction.atomic():
-            self._scopes()
-            self._tiers()
-            self._roles()
+        # Secrets first: the audit entry of this command is signed with one of them.
         self._secrets()
-        self._superuser()
+        with command_audit("bootstrap") as audit:
+            with transaction.atomic():
+                self._scopes()
+                self._tiers()
+                self._roles()
+            self._superuser()
+            if not audit.events:
+                audit.detail["changed"] = False
 
     def _scopes(self) -> None:
         for name, description in defaults.SCOPES.items():
             _, created = Scope.objects.get_or_create(name=name, defaults={"description": description})
             if created:
+                audit_note("scope.create", scope=name)
                 self.stdout.write(f"scope {name}: created")
 
     def _tiers(self) -> None:
@@ -34,6 +40,7 @@ class Command(BaseCommand):
         for name, limits in defaults.TIERS.items():
             _, created = Tier.objects.get_or_create(name=name, defaults=limits)
             if created:
+                audit_note("tier.create", tier=name)
                 self.stdout.write(f"tier {name}: created")
 
     def _roles(self) -> None:
@@ -48,6 +55,7 @@ class Command(BaseCommand):
                 permissions.append(permission)
             if created or set(group.permissions.all()) != set(permissions):
                 group.permissions.set(permissions)
+                audit_note("group.sync", group=role, permissions=len(permissions))
                 self.stdout.write(f"group {role}: {len(permissions)} permissions")
 
     def _secrets(self) -> None:
@@ -77,4 +85,5 @@ class Command(BaseCommand):
         while User.objects.filter(username=username).exists():
             username = f"admin-{secrets.token_hex(3)}"
         User.objects.create_superuser(username=username, email="", password=password)
+        audit_note("user.create_superuser", user=username)
         self.stdout.write(self.style.WARNING(f"superuser {username} created; password (shown once): {password}"))

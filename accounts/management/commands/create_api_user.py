@@ -8,6 +8,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from accounts.models import Scope, Tier, User
 from accounts.services import user_create
+from audit.context import command_audit
 
 
 class Command(BaseCommand):
@@ -31,10 +32,13 @@ class Command(BaseCommand):
         if User.objects.filter(username=username).exists():
             raise CommandError(f"User {username!r} already exists.")
         password = self._password()
-        try:
-            user_create(username=username, password=password, tier=tier_row, scopes=scope_rows)
-        except ValidationError as exc:
-            raise CommandError("Password rejected: " + " ".join(exc.messages)) from None
+        with command_audit("create_api_user") as audit:
+            try:
+                user_create(username=username, password=password, tier=tier_row, scopes=scope_rows)
+            except ValidationError as exc:
+                audit.outcome = "denied"
+                audit.detail["rejected"] = "password validation"
+                raise CommandError("Password rejected: " + " ".join(exc.messages)) from None
         self.stdout.write(f"user {username} created (tier {tier_row.name}; scopes {', '.join(sorted(scopes)) or 'none'})")
 
     def _password(self) -> str:

@@ -4,6 +4,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from accounts.models import User
 from accounts.services import user_tokens_revoke
+from audit.context import command_audit
 
 
 class Command(BaseCommand):
@@ -17,5 +18,6 @@ class Command(BaseCommand):
         user = User.objects.filter(username=username).first()
         if user is None:
             raise CommandError(f"Unknown user {username!r}.")
-        user_tokens_revoke(user=user, actor=None, reason=reason)
+        with command_audit("revoke_tokens"):
+            user_tokens_revoke(user=user, actor=None, reason=reason)
         self.stdout.write(f"all tokens of {username} revoked")

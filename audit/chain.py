@@ -1,0 +1,113 @@
+"""The HMAC chain: what an entry's MAC covers, per-writer chain state, and signed checkpoints.
+
+Each writer process keeps its own chain (`chain_id`, `seq` from 1), so writers
+never contend for a global lock. An entry's MAC covers its content and the MAC
+of the previous entry of its chain; a checkpoint's MAC covers (chain, seq, entry
+MAC). Without the `audit-hmac-key` nobody can produce a MAC that verifies, so
+recomputing plain hashes after an edit does not help an attacker.
+"""
+
+import hashlib
+import hmac
+import json
+import os
+import secrets
+import socket
+import threading
+import time
+from datetime import datetime
+from typing import Any
+
+from ragsecure.secrets import get_secret
+
+GENESIS = "0" * 64
+MAC_VERSION = "ragsecure-audit-v1"
+# Fields whose values the MAC covers, in this order. Personal data enters through digests only.
+COVERED_FIELDS = (
+    "id", "created_at", "chain_id", "seq", "prev_mac", "request_id", "client_request_id", "actor_id", "auth_kind",
+    "token_jti", "scopes", "method", "path", "query_string", "status", "duration_ms", "action", "outcome", "detail",
+    "personal_salt", "username_digest", "client_ip_digest", "user_agent_digest",
+)
+
+
+def _canonical(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat(timespec="microseconds")
+    if hasattr(value, "hex") and not isinstance(value, (bytes, str, int, float)):
+        return str(value)  # UUID
+    return value
+
+
+def audit_key() -> bytes:
+    """The HMAC key, from the secrets provider (cached there for its TTL)."""
+    return get_secret("audit-hmac-key").encode("utf-8")
+
+
+def entry_mac(fields: dict[str, Any], key: bytes) -> str:
+    """The MAC of an entry: HMAC-SHA256 over the canonical JSON of its covered fields (prev_mac included)."""
+    document = [MAC_VERSION] + [_canonical(fields[name]) for name in COVERED_FIELDS]
+    payload = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
+    return hmac.new(key, payload.encode("ascii"), hashlib.sha256).hexdigest()
+
+
+def checkpoint_mac(*, chain_id: str, seq: int, entry_mac_value: str, kind: str, created_at: datetime, key: bytes) -> str:
+    """The MAC of a checkpoint or pruning anchor."""
+    payload = json.dumps([MAC_VERSION, "checkpoint", kind, chain_id, seq, entry_mac_value, _canonical(created_at)], separators=(",", ":"))
+    return hmac.new(key, payload.encode("ascii"), hashlib.sha256).hexdigest()
+
+
+class ChainWriter:
+    """One process's chain: hands out sequence numbers and previous MACs, and says when a checkpoint is due."""
+
+    def __init__(self, *, checkpoint_every: int = 100, checkpoint_seconds: float = 60.0) -> None:
+        host = socket.gethostname().split(".")[0][:24] or "host"
+        self.pid = os.getpid()
+        self.chain_id = f"{host}-{self.pid}-{secrets.token_hex(4)}"
+        self.seq = 0
+        self.prev_mac = GENESIS
+        self.checkpoint_every = checkpoint_every
+        self.checkpoint_seconds = checkpoint_seconds
+        self.checkpointed_seq = 0
+        self.checkpointed_at = time.monotonic()
+        self.lock = threading.Lock()
+
+    def seal(self, fields: dict[str, Any], key: bytes) -> dict[str, Any]:
+        """Give `fields` this chain's next position and its MAC; returns the sealed fields."""
+        with self.lock:
+            self.seq += 1
+            sealed = {**fields, "chain_id": self.chain_id, "seq": self.seq, "prev_mac": self.prev_mac}
+            sealed["mac"] = entry_mac(sealed, key)
+            self.prev_mac = sealed["mac"]
+        return sealed
+
+    def checkpoint_due(self) -> bool:
+        """True when enough entries or time have passed since the last checkpoint."""
+        if self.seq == self.checkpointed_seq:
+            return False
+        return (
+            self.seq - self.checkpointed_seq >= self.checkpoint_every
+            or time.monotonic() - self.checkpointed_at >= self.checkpoint_seconds
+        )
+
+    def position(self) -> tuple[int, str]:
+        """(last seq, last MAC) of this chain."""
+        with self.lock:
+            return self.seq, self.prev_mac
+
+    def mark_checkpointed(self, seq: int) -> None:
+        self.checkpointed_seq = max(self.checkpointed_seq, seq)
+        self.checkpointed_at = time.monotonic()
+
+
+_writer: ChainWriter | None = None
+_writer_lock = threading.Lock()
+
+
+def chain_writer() -> ChainWriter:
+    """This process's chain writer (a forked child starts a chain of its own)."""
+    global _writer
+    if _writer is None or _writer.pid != os.getpid():
+        with _writer_lock:
+            if _writer is None or _writer.pid != os.getpid():
+                _writer = ChainWriter()
+    return _writer

@@ -1,0 +1,99 @@
+"""One audit entry per HTTP request, whatever its status, recorded before the response leaves."""
+
+import logging
+import time
+from collections.abc import Callable
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+
+from audit.context import AuditContext, audit_scope
+from audit.services import audit_entry_write, audit_fields
+from audit.spool import AuditUnavailable
+from ragsecure.errors import ServiceUnavailable, json_error_response
+from ragsecure.net import client_ip
+
+logger = logging.getLogger("ragsecure.audit")
+
+
+def outcome_for_status(status: int) -> str:
+    """The outcome a status implies when nothing more specific was recorded."""
+    if status == 429:
+        return "throttled"
+    if status >= 500:
+        return "error"
+    if status >= 400:
+        return "denied"
+    return "allowed"
+
+
+def _caller(request: HttpRequest, context: AuditContext) -> dict:
+    """Who made the request, without triggering any lookup that has not happened already."""
+    user = request.__dict__.get("user")
+    if user is not None and hasattr(user, "_wrapped"):
+        # Django's lazy session user: resolve only if the request carried a session.
+        user = request.user if request.COOKIES.get(settings.SESSION_COOKIE_NAME) else None
+    from accounts.authentication import Principal
+
+    if isinstance(user, Principal):
+        return {"auth_kind": "jwt", "actor_id": user.pk, "username": user.username, "token_jti": user.token["jti"]}
+    if user is not None and getattr(user, "is_authenticated", False):
+        return {"auth_kind": "session", "actor_id": user.pk, "username": user.get_username()}
+    if context.actor is not None:
+        return {"auth_kind": context.actor_kind, "actor_id": context.actor.pk, "username": context.actor.get_username()}
+    return {"auth_kind": "anonymous", "username": context.claimed_username}
+
+
+def _default_action(request: HttpRequest, view_func: Callable) -> str:
+    view_class = getattr(view_func, "cls", None) or getattr(view_func, "view_class", None)
+    action = getattr(view_class, "audit_action", None)
+    if action:
+        return action
+    match = request.resolver_match
+    if match is not None and match.url_name:
+        prefix = "admin." if match.app_name == "admin" or match.namespace == "admin" else "http."
+        return prefix + match.url_name
+    return "http.request"
+
+
+class AuditMiddleware:
+    """Writes the request's entry after the response is built; answers 503 if the entry cannot be made durable."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        started = time.perf_counter()
+        context = AuditContext(action="http.request", action_explicit=False)
+        request.audit = context
+        with audit_scope(context):
+            response = self.get_response(request)
+        duration_ms = (time.perf_counter() - started) * 1000
+        try:
+            audit_entry_write(
+                audit_fields(
+                    action=context.action,
+                    outcome=context.outcome or outcome_for_status(response.status_code),
+                    request_id=getattr(request, "request_id", ""),
+                    client_request_id=getattr(request, "client_request_id", None),
+                    scopes=context.scopes,
+                    method=request.method or "",
+                    path=request.path,
+                    query_string=request.META.get("QUERY_STRING", ""),
+                    status=response.status_code,
+                    duration_ms=duration_ms,
+                    client_ip=client_ip(request),
+                    user_agent=request.META.get("HTTP_USER_AGENT", ""),
+                    detail=context.as_detail(),
+                    **_caller(request, context),
+                )
+            )
+        except AuditUnavailable as exc:
+            logger.critical("request %s refused: its audit entry could not be recorded (%s)", request.request_id, exc)
+            return json_error_response(ServiceUnavailable(), request.request_id)
+        return response
+
+    def process_view(self, request: HttpRequest, view_func: Callable, view_args, view_kwargs) -> None:
+        context = getattr(request, "audit", None)
+        if context is not None:
+            context.set_action(_default_action(request, view_func), explicit=False)

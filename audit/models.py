@@ -1,0 +1,89 @@
+"""Audit entries (one per HTTP request or state-changing command) and the signed checkpoints of their chains."""
+
+import uuid
+
+from django.db import models
+
+
+class Outcome(models.TextChoices):
+    ALLOWED = "allowed"
+    DENIED = "denied"
+    THROTTLED = "throttled"
+    BLOCKED = "blocked"
+    ERROR = "error"
+
+
+class AuthKind(models.TextChoices):
+    JWT = "jwt"
+    API_KEY = "api_key"
+    SESSION = "session"
+    PASSWORD = "password"
+    ANONYMOUS = "anonymous"
+    COMMAND = "command"
+
+
+class AuditEntry(models.Model):
+    """One request or command, chained to its writer's previous entry by an HMAC (see audit.chain)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    created_at = models.DateTimeField(db_index=True)
+    # Chain position: each writer (process) keeps its own chain, so no global lock is needed.
+    chain_id = models.CharField(max_length=64)
+    seq = models.PositiveBigIntegerField()
+    prev_mac = models.CharField(max_length=64)
+    mac = models.CharField(max_length=64)
+    # Request identity
+    request_id = models.CharField(max_length=64, db_index=True)
+    client_request_id = models.CharField(max_length=64, blank=True, db_index=True)
+    # Who
+    # A plain id, not a foreign key: entries outlive users and must never fail to insert.
+    actor_id = models.BigIntegerField(null=True, blank=True)
+    username = models.CharField(max_length=150, blank=True, db_index=True)
+    auth_kind = models.CharField(max_length=16, choices=AuthKind.choices)
+    token_jti = models.CharField(max_length=64, blank=True)
+    scopes = models.JSONField(default=list, blank=True)
+    # What
+    method = models.CharField(max_length=16, blank=True)
+    path = models.CharField(max_length=2048, blank=True)
+    query_string = models.CharField(max_length=2048, blank=True)
+    status = models.PositiveSmallIntegerField(null=True, blank=True, db_index=True)
+    duration_ms = models.FloatField(default=0)
+    client_ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=512, blank=True)
+    action = models.CharField(max_length=64, db_index=True)
+    outcome = models.CharField(max_length=16, choices=Outcome.choices, db_index=True)
+    detail = models.JSONField(default=dict, blank=True)
+    # Personal fields are covered by the MAC through salted digests, so erasing
+    # them later (username, IP, user agent) leaves the chain verifiable.
+    personal_salt = models.CharField(max_length=32)
+    username_digest = models.CharField(max_length=64)
+    client_ip_digest = models.CharField(max_length=64)
+    user_agent_digest = models.CharField(max_length=64)
+    personal_erased_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = "audit entries"
+        constraints = [models.UniqueConstraint(fields=["chain_id", "seq"], name="audit_entry_chain_seq")]
+        indexes = [models.Index(fields=["actor_id", "created_at"], name="audit_actor_time")]
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.action} {self.outcome}"
+
+
+class AuditCheckpoint(models.Model):
+    """A signed statement "chain C had reached seq N with MAC M"; also written to the JSON-lines stream.
+
+    kind `checkpoint` proves how far a chain went (truncation of its tail is
+    detected); kind `anchor` records where a chain restarts after pruning.
+    """
+
+    chain_id = models.CharField(max_length=64, db_index=True)
+    seq = models.PositiveBigIntegerField()
+    entry_mac = models.CharField(max_length=64)
+    kind = models.CharField(max_length=16, default="checkpoint")
+    created_at = models.DateTimeField()
+    mac = models.CharField(max_length=64)
+
+    class Meta:
+        ordering = ["chain_id", "seq"]

@@ -1,0 +1,100 @@
+"""Make attacker-controlled text safe to store: secrets masked, control characters escaped, sizes bounded.
+
+Every pattern here is linear-time (no nested quantifiers), so hostile input cannot stall a request.
+"""
+
+import hashlib
+import re
+from typing import Any
+
+# Control characters, C1 controls, line/paragraph separators and bidi overrides (log injection, terminal tricks).
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
+
+_SECRET_PATTERNS: tuple[tuple[re.Pattern, str], ...] = (
+    (re.compile(r"-----BEGIN [A-Z ]{0,40}PRIVATE KEY-----[\s\S]{0,10000}?(?:-----END [A-Z ]{0,40}PRIVATE KEY-----|\Z)"), "[PRIVATE KEY]"),
+    (re.compile(r"\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*"), "[JWT]"),
+    (re.compile(r"(?i)\b(bearer|apikey|basic|token)(\s+)[A-Za-z0-9._~+/=-]{8,}"), r"\1\2[REDACTED]"),
+    (re.compile(r"\bsk-(?:proj-|ant-)?[A-Za-z0-9_-]{16,}"), "[API KEY]"),
+    (re.compile(r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b"), "[AWS KEY]"),
+    (re.compile(r"\bgh[pousr]_[A-Za-z0-9]{30,}"), "[GITHUB TOKEN]"),
+    (re.compile(r"\bxox[abprs]-[A-Za-z0-9-]{10,}"), "[SLACK TOKEN]"),
+    (re.compile(r"\bAIza[A-Za-z0-9_-]{35}"), "[GOOGLE KEY]"),
+    (re.compile(r"\brsk_[A-Za-z0-9_-]{16,}"), "[RAGSECURE KEY]"),
+    (
+        re.compile(r"(?i)\b(password|passwd|pwd|secret|api[_-]?key|access[_-]?token|refresh[_-]?token|client[_-]?secret)(\s*[=:]\s*)[^\s&,;]+"),
+        r"\1\2[REDACTED]",
+    ),
+)
+SENSITIVE_PARAMETERS = frozenset(
+    {"password", "passwd", "pwd", "secret", "token", "access_token", "refresh_token", "refresh", "access", "api_key", "apikey",
+     "key", "client_secret", "signature", "sig", "code", "authorization", "auth"}
+)
+TRUNCATION_MARK = "…[truncated]"
+
+
+def mask_secrets(text: str) -> str:
+    """Replace anything that looks like a token, key or password with a label."""
+    for pattern, replacement in _SECRET_PATTERNS:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+def escape_controls(text: str) -> str:
+    """Escape control characters, newlines and bidi overrides as visible \\xNN / \\uNNNN sequences."""
+    return _CONTROL.sub(lambda match: f"\\u{ord(match.group()):04x}" if ord(match.group()) > 0xFF else f"\\x{ord(match.group()):02x}", text)
+
+
+def as_text(value: Any) -> str:
+    """Any value as text; bytes are decoded as UTF-8 with replacement, lone surrogates replaced."""
+    if value is None:
+        return ""
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", errors="replace")
+    text = str(value)
+    return text.encode("utf-8", errors="replace").decode("utf-8")
+
+
+def truncate(text: str, limit: int) -> str:
+    if len(text) <= limit:
+        return text
+    return text[: max(0, limit - len(TRUNCATION_MARK))] + TRUNCATION_MARK
+
+
+def clean(value: Any, limit: int) -> str:
+    """Text safe to store and display: bounded first (so work stays linear), secrets masked, controls escaped, bounded again."""
+    text = as_text(value)[: limit * 4]
+    return truncate(escape_controls(mask_secrets(text)), limit)
+
+
+def clean_query_string(query: str, limit: int = 2048) -> str:
+    """A query string with the values of sensitive parameters replaced, then cleaned."""
+    parts = []
+    for pair in as_text(query)[: limit * 4].split("&"):
+        name, separator, _ = pair.partition("=")
+        if separator and name.strip().lower() in SENSITIVE_PARAMETERS:
+            pair = f"{name}=[REDACTED]"
+        parts.append(pair)
+    return clean("&".join(parts), limit)
+
+
+def clean_detail(value: Any, *, limit: int = 2048, depth: int = 0) -> Any:
+    """A JSON-safe copy of verdict details with every string cleaned and the structure bounded."""
+    if depth > 6:
+        return "[nested too deep]"
+    if isinstance(value, dict):
+        return {clean(key, 64): clean_detail(item, limit=limit, depth=depth + 1) for key, item in list(value.items())[:50]}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        items = sorted(value) if isinstance(value, (set, frozenset)) else value
+        return [clean_detail(item, limit=limit, depth=depth + 1) for item in list(items)[:100]]
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int):
+        return value if abs(value) < 2**53 else str(value)
+    if isinstance(value, float):
+        return value if value == value and abs(value) != float("inf") else str(value)
+    return clean(value, limit)
+
+
+def personal_digest(salt: str, value: str) -> str:
+    """The salted digest through which the chain covers a personal field."""
+    return hashlib.sha256(f"{salt}\x00{value}".encode()).hexdigest()

@@ -1,0 +1,218 @@
+"""Writing audit entries: seal into the chain, store in the database (or the spool), stream as JSON lines, checkpoint."""
+
+import atexit
+import json
+import logging
+import secrets
+import uuid
+from datetime import datetime
+from typing import Any
+
+from django.db import DatabaseError, transaction
+from django.utils import timezone
+
+from audit.chain import ChainWriter, audit_key, chain_writer, checkpoint_mac
+from audit.context import AuditContext
+from audit.models import AuditCheckpoint, AuditEntry
+from audit.sanitize import clean, clean_detail, clean_query_string, personal_digest
+from audit.spool import AuditUnavailable, spool_append, spool_drain
+from ragsecure.conf import ragsecure_settings
+from ragsecure.secrets import SecretsError
+
+logger = logging.getLogger("ragsecure.audit")
+stream = logging.getLogger("ragsecure.audit.stream")
+MODEL_FIELDS = frozenset(field.attname for field in AuditEntry._meta.concrete_fields)
+
+
+def audit_fields(
+    *,
+    action: str,
+    outcome: str,
+    auth_kind: str,
+    request_id: str = "",
+    client_request_id: str | None = None,
+    actor_id: int | None = None,
+    username: str = "",
+    token_jti: str = "",
+    scopes: list[str] | None = None,
+    method: str = "",
+    path: str = "",
+    query_string: str = "",
+    status: int | None = None,
+    duration_ms: float = 0.0,
+    client_ip: str | None = None,
+    user_agent: str = "",
+    detail: dict[str, Any] | None = None,
+    created_at: datetime | None = None,
+) -> dict[str, Any]:
+    """The stored fields of an entry, every attacker-controlled value cleaned, personal fields digested."""
+    salt = secrets.token_hex(16)
+    username = clean(username, 150)
+    user_agent = clean(user_agent, 512)
+    return {
+        "id": uuid.uuid4(),
+        "created_at": created_at or timezone.now(),
+        "request_id": clean(request_id, 64),
+        "client_request_id": clean(client_request_id or "", 64),
+        "actor_id": actor_id,
+        "username": username,
+        "auth_kind": auth_kind,
+        "token_jti": clean(token_jti, 64),
+        "scopes": [clean(scope, 64) for scope in (scopes or [])][:32],
+        "method": clean(method, 16),
+        "path": clean(path, 2048),
+        "query_string": clean_query_string(query_string),
+        "status": status,
+        "duration_ms": round(float(duration_ms), 3),
+        "client_ip": client_ip or None,
+        "user_agent": user_agent,
+        "action": clean(action, 64),
+        "outcome": outcome,
+        "detail": clean_detail(detail or {}, limit=int(ragsecure_settings.AUDIT_PROMPT_LIMIT)),
+        "personal_salt": salt,
+        "username_digest": personal_digest(salt, username),
+        "client_ip_digest": personal_digest(salt, client_ip or ""),
+        "user_agent_digest": personal_digest(salt, user_agent),
+    }
+
+
+def _stream(kind: str, document: dict[str, Any]) -> None:
+    if stream.isEnabledFor(logging.INFO):
+        stream.info(json.dumps({"type": kind, **document}, default=str, ensure_ascii=True, separators=(",", ":")))
+
+
+def audit_entry_write(fields: dict[str, Any]) -> dict[str, Any]:
+    """Seal and durably record one entry: the database, or the spool when the database fails.
+
+    Raises AuditUnavailable when neither can take it (or the HMAC key is missing):
+    the caller must then not report success.
+    """
+    try:
+        key = audit_key()
+    except SecretsError as exc:
+        raise AuditUnavailable(f"audit-hmac-key unavailable ({type(exc).__name__})") from None
+    writer = chain_writer()
+    sealed = writer.seal(fields, key)
+    try:
+        with transaction.atomic():
+            AuditEntry.objects.create(**sealed)
+    except DatabaseError as exc:
+        logger.error("audit entry %s spooled: database write failed (%s)", sealed["id"], type(exc).__name__)
+        spool_append(sealed)
+    _stream("entry", sealed)
+    if writer.checkpoint_due():
+        audit_checkpoint_write(writer=writer, key=key)
+    return sealed
+
+
+def audit_checkpoint_write(*, writer: ChainWriter | None = None, key: bytes | None = None, kind: str = "checkpoint") -> dict | None:
+    """Sign "this chain reached seq N with MAC M", store it and write it to the stream (the off-database copy)."""
+    writer = writer or chain_writer()
+    seq, last_mac = writer.position()
+    if seq == 0:
+        return None
+    key = key or audit_key()
+    created_at = timezone.now()
+    document = {
+        "chain_id": writer.chain_id,
+        "seq": seq,
+        "entry_mac": last_mac,
+        "kind": kind,
+        "created_at": created_at,
+        "mac": checkpoint_mac(chain_id=writer.chain_id, seq=seq, entry_mac_value=last_mac, kind=kind, created_at=created_at, key=key),
+    }
+    try:
+        with transaction.atomic():
+            AuditCheckpoint.objects.create(**document)
+    except DatabaseError:
+        logger.error("audit checkpoint of chain %s at %s kept in the stream only", writer.chain_id, seq)
+    _stream("checkpoint", document)
+    writer.mark_checkpointed(seq)
+    return document
+
+
+def _final_checkpoint() -> None:
+    try:
+        from audit import chain
+
+        if chain._writer is not None and chain._writer.seq > chain._writer.checkpointed_seq:
+            audit_checkpoint_write()
+    except Exception:  # noqa: BLE001 - never fail interpreter shutdown
+        logger.exception("final audit checkpoint failed")
+
+
+atexit.register(_final_checkpoint)
+
+
+def audit_entry_write_for_command(*, context: AuditContext, name: str, outcome: str) -> None:
+    """The one entry of a management command."""
+    actor = context.actor
+    audit_entry_write(
+        audit_fields(
+            action=context.action or f"command.{name}",
+            outcome=outcome,
+            auth_kind="command",
+            actor_id=getattr(actor, "pk", None),
+            username=getattr(actor, "username", "") or "",
+            path=f"manage.py {name}",
+            detail=context.as_detail(),
+        )
+    )
+
+
+def audit_entry_write_for_event(*, action: str, detail: dict[str, Any]) -> None:
+    """An entry for a state change made outside any request or command (a shell, a script)."""
+    fields = audit_fields(
+        action=action, outcome="allowed", auth_kind="command", path="(no request)", detail={"events": [{"action": action, **detail}]}
+    )
+    audit_entry_write(fields)
+
+
+def audit_spool_replay() -> tuple[int, int]:
+    """Load spooled entries into the database, idempotent by entry id. Returns (loaded, unreadable lines kept)."""
+    with spool_drain() as (documents, rejected):
+        rows = []
+        for document in documents:
+            values = {key: value for key, value in document.items() if key in MODEL_FIELDS}
+            values["created_at"] = datetime.fromisoformat(values["created_at"])
+            values["id"] = uuid.UUID(str(values["id"]))
+            rows.append(AuditEntry(**values))
+        existing = set(AuditEntry.objects.filter(id__in=[row.id for row in rows]).values_list("id", flat=True))
+        fresh = [row for row in rows if row.id not in existing]
+        with transaction.atomic():
+            AuditEntry.objects.bulk_create(fresh, ignore_conflicts=True, batch_size=500)
+        if rejected:
+            _keep_rejected(rejected)
+    return len(fresh), len(rejected)
+
+
+def _keep_rejected(lines: list[str]) -> None:
+    from audit.spool import spool_path
+
+    path = spool_path().with_suffix(".rejected.jsonl")
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write("\n".join(lines) + "\n")
+
+
+def audit_prune(*, cutoff: datetime) -> tuple[int, int]:
+    """Delete entries created before `cutoff`; each affected chain gets a signed anchor at its last pruned entry.
+
+    Returns (entries deleted, chains pruned).
+    """
+    key = audit_key()
+    deleted = chains = 0
+    old = AuditEntry.objects.filter(created_at__lt=cutoff)
+    for chain_id in list(old.values_list("chain_id", flat=True).distinct()):
+        last = old.filter(chain_id=chain_id).order_by("-seq").only("seq", "mac").first()
+        now = timezone.now()
+        with transaction.atomic():
+            AuditCheckpoint.objects.create(
+                chain_id=chain_id, seq=last.seq, entry_mac=last.mac, kind="anchor", created_at=now,
+                mac=checkpoint_mac(chain_id=chain_id, seq=last.seq, entry_mac_value=last.mac, kind="anchor", created_at=now, key=key),
+            )
+            count, _ = AuditEntry.objects.filter(chain_id=chain_id, seq__lte=last.seq).delete()
+            AuditCheckpoint.objects.filter(chain_id=chain_id, seq__lte=last.seq, kind="checkpoint").delete()
+            AuditCheckpoint.objects.filter(chain_id=chain_id, seq__lt=last.seq, kind="anchor").delete()
+        deleted += count
+        chains += 1
+    return deleted, chains

@@ -1,0 +1,180 @@
+"""Verification of the audit log: every chain from its start (or pruning anchor) to its last signed checkpoint."""
+
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from audit.chain import GENESIS, checkpoint_mac, entry_mac
+from audit.models import AuditCheckpoint, AuditEntry
+from audit.sanitize import personal_digest
+
+ENTRY_FIELDS = [field.attname for field in AuditEntry._meta.concrete_fields]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """The first thing wrong with one chain."""
+
+    kind: str  # altered, inserted, missing, truncated, forged_checkpoint
+    chain_id: str
+    seq: int
+    entry_id: str
+    message: str
+
+    def __str__(self) -> str:
+        return self.message
+
+
+@dataclass(frozen=True)
+class Checkpoint:
+    chain_id: str
+    seq: int
+    entry_mac: str
+    kind: str
+    created_at: datetime
+    mac: str
+    source: str
+
+    def valid(self, key: bytes) -> bool:
+        expected = checkpoint_mac(
+            chain_id=self.chain_id, seq=self.seq, entry_mac_value=self.entry_mac, kind=self.kind, created_at=self.created_at, key=key
+        )
+        return expected == self.mac
+
+
+@dataclass
+class Report:
+    entries: int
+    chains: int
+    problems: list[Problem]
+
+    @property
+    def intact(self) -> bool:
+        return not self.problems
+
+
+def _stream_checkpoints(paths: Iterable[Path]) -> Iterator[Checkpoint]:
+    for path in paths:
+        try:
+            handle = open(path, encoding="utf-8", errors="replace")
+        except OSError:
+            continue
+        with handle:
+            for line in handle:
+                if '"checkpoint"' not in line:
+                    continue
+                try:
+                    document = json.loads(line)
+                    if document.get("type") != "checkpoint":
+                        continue
+                    yield Checkpoint(
+                        document["chain_id"], int(document["seq"]), document["entry_mac"], document["kind"],
+                        datetime.fromisoformat(document["created_at"]), document["mac"], str(path),
+                    )
+                except (ValueError, KeyError, TypeError):
+                    continue
+
+
+def _checkpoints(stream_paths: Iterable[Path]) -> dict[str, list[Checkpoint]]:
+    by_chain: dict[str, list[Checkpoint]] = {}
+    for row in AuditCheckpoint.objects.all().iterator():
+        by_chain.setdefault(row.chain_id, []).append(
+            Checkpoint(row.chain_id, row.seq, row.entry_mac, row.kind, row.created_at, row.mac, "database")
+        )
+    for checkpoint in _stream_checkpoints(stream_paths):
+        by_chain.setdefault(checkpoint.chain_id, []).append(checkpoint)
+    return by_chain
+
+
+def _entry_fields(entry: AuditEntry) -> dict:
+    return {name: getattr(entry, name) for name in ENTRY_FIELDS}
+
+
+def _personal_intact(entry: AuditEntry) -> bool:
+    if entry.personal_erased_at is not None:
+        return True
+    salt = entry.personal_salt
+    return (
+        personal_digest(salt, entry.username) == entry.username_digest
+        and personal_digest(salt, entry.client_ip or "") == entry.client_ip_digest
+        and personal_digest(salt, entry.user_agent) == entry.user_agent_digest
+    )
+
+
+def _verify_chain(chain_id: str, entries: Iterator[AuditEntry], checkpoints: list[Checkpoint], key: bytes) -> tuple[int, Problem | None]:
+    forged = next((point for point in checkpoints if not point.valid(key)), None)
+    if forged is not None:
+        return 0, Problem("forged_checkpoint", chain_id, forged.seq, "",
+                          f"chain {chain_id}: a {forged.kind} at seq {forged.seq} ({forged.source}) has an invalid signature")
+    anchors = [point for point in checkpoints if point.kind == "anchor"]
+    anchor = max(anchors, key=lambda point: point.seq, default=None)
+    expected_seq = anchor.seq + 1 if anchor else 1
+    expected_prev = anchor.entry_mac if anchor else GENESIS
+    macs: dict[int, str] = {}
+    count = 0
+    pending: AuditEntry | None = None
+    for entry in entries:
+        if anchor and entry.seq <= anchor.seq:
+            continue
+        if pending is not None:
+            problem = _check_entry(chain_id, pending, expected_seq, expected_prev, key, following=entry)
+            if problem:
+                return count, problem
+            macs[pending.seq] = pending.mac
+            expected_seq, expected_prev = pending.seq + 1, pending.mac
+            count += 1
+        pending = entry
+    if pending is not None:
+        problem = _check_entry(chain_id, pending, expected_seq, expected_prev, key, following=None)
+        if problem:
+            return count, problem
+        macs[pending.seq] = pending.mac
+        expected_seq = pending.seq + 1
+        count += 1
+    last_seq = expected_seq - 1
+    for point in sorted(checkpoints, key=lambda item: item.seq):
+        if point.kind != "checkpoint" or (anchor and point.seq <= anchor.seq):
+            continue
+        if point.seq > last_seq:
+            return count, Problem("truncated", chain_id, last_seq + 1, "",
+                                  f"chain {chain_id}: entries {last_seq + 1}..{point.seq} are missing (a signed checkpoint "
+                                  f"says the chain reached seq {point.seq}; it ends at {last_seq})")
+        if macs.get(point.seq) != point.entry_mac:
+            return count, Problem("altered", chain_id, point.seq, "",
+                                  f"chain {chain_id}: the entry at seq {point.seq} differs from its signed checkpoint")
+    return count, None
+
+
+def _check_entry(
+    chain_id: str, entry: AuditEntry, expected_seq: int, expected_prev: str, key: bytes, *, following: AuditEntry | None
+) -> Problem | None:
+    where = f"entry {entry.id} (chain {chain_id}, seq {entry.seq})"
+    authentic = entry_mac(_entry_fields(entry), key) == entry.mac
+    if not authentic:
+        # If the chain carries on as though this row did not exist, it was inserted.
+        skipped = following is not None and following.prev_mac == expected_prev and entry.seq == expected_seq
+        kind = "inserted" if skipped else "altered"
+        return Problem(kind, chain_id, entry.seq, str(entry.id), f"{where} was {kind}: its MAC does not verify")
+    if entry.seq != expected_seq or entry.prev_mac != expected_prev:
+        return Problem("missing", chain_id, expected_seq, str(entry.id),
+                       f"chain {chain_id}: entry seq {expected_seq} is missing (deleted) before {where}")
+    if not _personal_intact(entry):
+        return Problem("altered", chain_id, entry.seq, str(entry.id), f"{where} was altered: a personal field does not match its digest")
+    return None
+
+
+def audit_log_verify(*, key: bytes, stream_paths: Iterable[Path] = ()) -> Report:
+    """Verify every chain; the report names the first problem of each broken chain."""
+    checkpoints = _checkpoints(stream_paths)
+    chain_ids = set(AuditEntry.objects.values_list("chain_id", flat=True).distinct()) | set(checkpoints)
+    problems: list[Problem] = []
+    total = 0
+    for chain_id in sorted(chain_ids):
+        entries = AuditEntry.objects.filter(chain_id=chain_id).order_by("seq").iterator(chunk_size=2000)
+        count, problem = _verify_chain(chain_id, entries, checkpoints.get(chain_id, []), key)
+        total += count
+        if problem is not None:
+            problems.append(problem)
+    return Report(entries=total, chains=len(chain_ids), problems=problems)
