@@ -27,12 +27,14 @@ VIEWER_PERMISSIONS = (
     "accounts.view_revokedaccesstoken",
     "audit.view_auditentry",
     "audit.view_auditcheckpoint",
+    "documents.view_document",
 )
 OPERATOR_PERMISSIONS = VIEWER_PERMISSIONS + (
     "accounts.revoke_tokens",
     "accounts.change_user_tier",
     "accounts.deactivate_user",
     "accounts.reset_rate_limits",
+    "documents.release_document",
 )
 ROLES = {
     "security-viewer": VIEWER_PERMISSIONS,

@@ -18,6 +18,7 @@ import time
 from datetime import datetime
 from typing import Any
 
+from ragsecure.conf import ragsecure_settings
 from ragsecure.secrets import get_secret
 
 GENESIS = "0" * 64
@@ -59,7 +60,7 @@ def checkpoint_mac(*, chain_id: str, seq: int, entry_mac_value: str, kind: str, 
 class ChainWriter:
     """One process's chain: hands out sequence numbers and previous MACs, and says when a checkpoint is due."""
 
-    def __init__(self, *, checkpoint_every: int = 100, checkpoint_seconds: float = 60.0) -> None:
+    def __init__(self, *, checkpoint_every: int | None = None, checkpoint_seconds: float | None = None) -> None:
         host = socket.gethostname().split(".")[0][:24] or "host"
         self.pid = os.getpid()
         self.chain_id = f"{host}-{self.pid}-{secrets.token_hex(4)}"
@@ -84,10 +85,9 @@ class ChainWriter:
         """True when enough entries or time have passed since the last checkpoint."""
         if self.seq == self.checkpointed_seq:
             return False
-        return (
-            self.seq - self.checkpointed_seq >= self.checkpoint_every
-            or time.monotonic() - self.checkpointed_at >= self.checkpoint_seconds
-        )
+        every = self.checkpoint_every or int(ragsecure_settings.AUDIT_CHECKPOINT_EVERY)
+        seconds = self.checkpoint_seconds or float(ragsecure_settings.AUDIT_CHECKPOINT_SECONDS)
+        return self.seq - self.checkpointed_seq >= every or time.monotonic() - self.checkpointed_at >= seconds
 
     def position(self) -> tuple[int, str]:
         """(last seq, last MAC) of this chain."""
@@ -101,6 +101,14 @@ class ChainWriter:
 
 _writer: ChainWriter | None = None
 _writer_lock = threading.Lock()
+
+
+def chain_reset(writer: ChainWriter) -> None:
+    """Retire `writer`: the next entry of this process starts a new chain."""
+    global _writer
+    with _writer_lock:
+        if _writer is writer:
+            _writer = None
 
 
 def chain_writer() -> ChainWriter:

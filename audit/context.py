@@ -110,7 +110,7 @@ def command_audit(name: str, actor: Any = None) -> Iterator[AuditContext]:
     """Give a state-changing management command one audit entry, written when the block ends (also on failure)."""
     from audit.services import audit_entry_write_for_command
 
-    context = AuditContext(action=f"command.{name}", actor=actor)
+    context = AuditContext(action=f"command.{name}", action_explicit=True, actor=actor)
     outcome = "allowed"
     with audit_scope(context):
         try:

@@ -44,16 +44,20 @@ def _caller(request: HttpRequest, context: AuditContext) -> dict:
     return {"auth_kind": "anonymous", "username": context.claimed_username}
 
 
-def _default_action(request: HttpRequest, view_func: Callable) -> str:
+def _view_action(request: HttpRequest, view_func: Callable) -> tuple[str, bool]:
+    """(action, declared): a view's declared `audit_action` names its entry; otherwise the URL name does,
+    until a service records a more specific action (an admin action, say)."""
     view_class = getattr(view_func, "cls", None) or getattr(view_func, "view_class", None)
     action = getattr(view_class, "audit_action", None)
+    if isinstance(action, dict):  # per HTTP method
+        action = action.get(request.method or "")
     if action:
-        return action
+        return action, True
     match = request.resolver_match
     if match is not None and match.url_name:
         prefix = "admin." if match.app_name == "admin" or match.namespace == "admin" else "http."
-        return prefix + match.url_name
-    return "http.request"
+        return prefix + match.url_name, False
+    return "http.request", False
 
 
 class AuditMiddleware:
@@ -96,4 +100,5 @@ class AuditMiddleware:
     def process_view(self, request: HttpRequest, view_func: Callable, view_args, view_kwargs) -> None:
         context = getattr(request, "audit", None)
         if context is not None:
-            context.set_action(_default_action(request, view_func), explicit=False)
+            action, declared = _view_action(request, view_func)
+            context.set_action(action, explicit=declared)

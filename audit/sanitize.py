@@ -6,34 +6,55 @@ Every pattern here is linear-time (no nested quantifiers), so hostile input cann
 import hashlib
 import re
 from typing import Any
+from urllib.parse import unquote_plus
 
 # Control characters, C1 controls, line/paragraph separators and bidi overrides (log injection, terminal tricks).
 _CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
 _SECRET_PATTERNS: tuple[tuple[re.Pattern, str], ...] = (
-    (re.compile(r"-----BEGIN [A-Z ]{0,40}PRIVATE KEY-----[\s\S]{0,10000}?(?:-----END [A-Z ]{0,40}PRIVATE KEY-----|\Z)"), "[PRIVATE KEY]"),
+    # The body stops at the next run of five dashes, so overlapping BEGIN markers cost linear time.
+    (
+        re.compile(r"-----BEGIN [A-Z ]{0,40}PRIVATE KEY-----(?:[^-]|-(?!----)){0,10000}(?:-----END [A-Z ]{0,40}PRIVATE KEY-----)?"),
+        "[PRIVATE KEY]",
+    ),
     (re.compile(r"\beyJ[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]{4,}\.[A-Za-z0-9_-]*"), "[JWT]"),
-    (re.compile(r"(?i)\b(bearer|apikey|basic|token)(\s+)[A-Za-z0-9._~+/=-]{8,}"), r"\1\2[REDACTED]"),
+    # A credential after an auth scheme word: long, or containing a digit (so "the token endpoint" stays prose).
+    (
+        re.compile(r"(?i)\b(bearer|apikey|basic|token)(\s+)(?:[A-Za-z0-9._~+/=-]{20,}|(?=[A-Za-z._~+/=-]{0,64}[0-9])[A-Za-z0-9._~+/=-]{8,})"),
+        r"\1\2[REDACTED]",
+    ),
     (re.compile(r"\bsk-(?:proj-|ant-)?[A-Za-z0-9_-]{16,}"), "[API KEY]"),
     (re.compile(r"\b(?:AKIA|ASIA)[A-Z0-9]{16}\b"), "[AWS KEY]"),
     (re.compile(r"\bgh[pousr]_[A-Za-z0-9]{30,}"), "[GITHUB TOKEN]"),
     (re.compile(r"\bxox[abprs]-[A-Za-z0-9-]{10,}"), "[SLACK TOKEN]"),
     (re.compile(r"\bAIza[A-Za-z0-9_-]{35}"), "[GOOGLE KEY]"),
     (re.compile(r"\brsk_[A-Za-z0-9_-]{16,}"), "[RAGSECURE KEY]"),
+    # name=value / "name": "value" where the name ends in a secret-ish word (DB_PASSWORD, MY_API_KEY, ...).
     (
-        re.compile(r"(?i)\b(password|passwd|pwd|secret|api[_-]?key|access[_-]?token|refresh[_-]?token|client[_-]?secret)(\s*[=:]\s*)[^\s&,;]+"),
+        re.compile(
+            r"(?i)(password|passwd|pwd|secret|api[_-]?key|access[_-]?key|private[_-]?key|token)"
+            r"([\"']?\s*[=:]\s*[\"']?)[^\s&,;\"']+"
+        ),
         r"\1\2[REDACTED]",
     ),
 )
-SENSITIVE_PARAMETERS = frozenset(
-    {"password", "passwd", "pwd", "secret", "token", "access_token", "refresh_token", "refresh", "access", "api_key", "apikey",
-     "key", "client_secret", "signature", "sig", "code", "authorization", "auth"}
+# Cheap pre-check: text in which none of these fragments occurs cannot match any secret pattern.
+_SECRET_TRIGGER = re.compile(
+    r"-----BEGIN|eyJ|sk-|AKIA|ASIA|gh[pousr]_|xox[abprs]-|AIza|rsk_|(?i:bearer|apikey|basic|token|pass|pwd|secret|api[_-]?key|access|private)"
 )
+# A query parameter is masked when any word of its (decoded) name is one of these: access_token, new_password, user[pwd].
+SENSITIVE_PARAMETER_WORDS = frozenset(
+    {"password", "passwd", "pwd", "pass", "secret", "token", "refresh", "access", "key", "apikey", "signature", "sig", "code",
+     "authorization", "auth", "credential", "credentials", "session", "jwt", "otp"}
+)
+_NAME_WORDS = re.compile(r"[^a-z0-9]+")
 TRUNCATION_MARK = "…[truncated]"
 
 
 def mask_secrets(text: str) -> str:
     """Replace anything that looks like a token, key or password with a label."""
+    if not _SECRET_TRIGGER.search(text):
+        return text
     for pattern, replacement in _SECRET_PATTERNS:
         text = pattern.sub(replacement, text)
     return text
@@ -62,7 +83,13 @@ def truncate(text: str, limit: int) -> str:
 
 def clean(value: Any, limit: int) -> str:
     """Text safe to store and display: bounded first (so work stays linear), secrets masked, controls escaped, bounded again."""
-    text = as_text(value)[: limit * 4]
+    text = as_text(value)
+    if len(text) > limit * 4:
+        # Cut, and drop the word cut in half: a secret's tail must not survive because its head was cut off.
+        text = text[: limit * 4]
+        words = text.rsplit(None, 1)
+        if len(words) == 2 and len(words[1]) < 256:
+            text = words[0]
     return truncate(escape_controls(mask_secrets(text)), limit)
 
 
@@ -71,7 +98,8 @@ def clean_query_string(query: str, limit: int = 2048) -> str:
     parts = []
     for pair in as_text(query)[: limit * 4].split("&"):
         name, separator, _ = pair.partition("=")
-        if separator and name.strip().lower() in SENSITIVE_PARAMETERS:
+        words = _NAME_WORDS.split(unquote_plus(name[:200]).lower())
+        if separator and SENSITIVE_PARAMETER_WORDS.intersection(words):
             pair = f"{name}=[REDACTED]"
         parts.append(pair)
     return clean("&".join(parts), limit)
@@ -84,14 +112,19 @@ def clean_detail(value: Any, *, limit: int = 2048, depth: int = 0) -> Any:
     if isinstance(value, dict):
         return {clean(key, 64): clean_detail(item, limit=limit, depth=depth + 1) for key, item in list(value.items())[:50]}
     if isinstance(value, (list, tuple, set, frozenset)):
-        items = sorted(value) if isinstance(value, (set, frozenset)) else value
+        items = sorted(value, key=repr) if isinstance(value, (set, frozenset)) else value
         return [clean_detail(item, limit=limit, depth=depth + 1) for item in list(items)[:100]]
     if value is None or isinstance(value, bool):
         return value
+    if isinstance(value, float):
+        if value != value or abs(value) == float("inf"):
+            return str(value)
+        if not value.is_integer():
+            return value
+        # Integral floats become ints (jsonb would return 1e16 as 10000000000000000, -0.0 as 0).
+        value = int(value)
     if isinstance(value, int):
         return value if abs(value) < 2**53 else str(value)
-    if isinstance(value, float):
-        return value if value == value and abs(value) != float("inf") else str(value)
     return clean(value, limit)
 
 

@@ -1,27 +1,32 @@
 """Writing audit entries: seal into the chain, store in the database (or the spool), stream as JSON lines, checkpoint."""
 
 import atexit
+import ipaddress
 import json
 import logging
 import secrets
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
+from django.core.exceptions import ValidationError
 from django.db import DatabaseError, transaction
 from django.utils import timezone
+from django.utils.ipv6 import clean_ipv6_address
 
-from audit.chain import ChainWriter, audit_key, chain_writer, checkpoint_mac
+from audit.chain import ChainWriter, audit_key, chain_reset, chain_writer, checkpoint_mac
+from audit.commit import committer
 from audit.context import AuditContext
 from audit.models import AuditCheckpoint, AuditEntry
 from audit.sanitize import clean, clean_detail, clean_query_string, personal_digest
-from audit.spool import AuditUnavailable, spool_append, spool_drain
+from audit.spool import AuditUnavailable, spool_drain
 from ragsecure.conf import ragsecure_settings
 from ragsecure.secrets import SecretsError
 
 logger = logging.getLogger("ragsecure.audit")
 stream = logging.getLogger("ragsecure.audit.stream")
 MODEL_FIELDS = frozenset(field.attname for field in AuditEntry._meta.concrete_fields)
+SPOOLED_FIELDS = MODEL_FIELDS - {"personal_erased_at"}
 
 
 def audit_fields(
@@ -49,15 +54,18 @@ def audit_fields(
     salt = secrets.token_hex(16)
     username = clean(username, 150)
     user_agent = clean(user_agent, 512)
+    client_ip = stored_ip(client_ip)
     return {
         "id": uuid.uuid4(),
-        "created_at": created_at or timezone.now(),
-        "request_id": clean(request_id, 64),
-        "client_request_id": clean(client_request_id or "", 64),
+        # UTC, as the database will hand it back: the MAC covers its text form.
+        "created_at": (created_at or timezone.now()).astimezone(UTC),
+        # Server ids and validated client ids ([A-Za-z0-9._-]{1,64}) need no cleaning.
+        "request_id": request_id[:64],
+        "client_request_id": (client_request_id or "")[:64],
         "actor_id": actor_id,
         "username": username,
         "auth_kind": auth_kind,
-        "token_jti": clean(token_jti, 64),
+        "token_jti": token_jti[:64],
         "scopes": [clean(scope, 64) for scope in (scopes or [])][:32],
         "method": clean(method, 16),
         "path": clean(path, 2048),
@@ -74,6 +82,17 @@ def audit_fields(
         "client_ip_digest": personal_digest(salt, client_ip or ""),
         "user_agent_digest": personal_digest(salt, user_agent),
     }
+
+
+def stored_ip(value: str | None) -> str | None:
+    """An IP address in the form the database stores (IPv4-mapped IPv6 unpacked, zone id dropped), or None."""
+    if not value:
+        return None
+    value = value.split("%", 1)[0]
+    try:
+        return clean_ipv6_address(value) if ":" in value else str(ipaddress.IPv4Address(value))
+    except (ValidationError, ValueError):
+        return None
 
 
 def _stream(kind: str, document: dict[str, Any]) -> None:
@@ -94,11 +113,14 @@ def audit_entry_write(fields: dict[str, Any]) -> dict[str, Any]:
     writer = chain_writer()
     sealed = writer.seal(fields, key)
     try:
-        with transaction.atomic():
-            AuditEntry.objects.create(**sealed)
-    except DatabaseError as exc:
-        logger.error("audit entry %s spooled: database write failed (%s)", sealed["id"], type(exc).__name__)
-        spool_append(sealed)
+        durable_in_database = committer.write(sealed)
+    except AuditUnavailable:
+        # This entry's seq was used but never stored: continue in a fresh chain so
+        # the old one ends cleanly instead of showing a permanent gap.
+        chain_reset(writer)
+        raise
+    if not durable_in_database:
+        logger.error("audit entry %s spooled: the database write failed", sealed["id"])
     _stream("entry", sealed)
     if writer.checkpoint_due():
         audit_checkpoint_write(writer=writer, key=key)
@@ -165,7 +187,8 @@ def audit_entry_write_for_event(*, action: str, detail: dict[str, Any]) -> None:
     fields = audit_fields(
         action=action, outcome="allowed", auth_kind="command", path="(no request)", detail={"events": [{"action": action, **detail}]}
     )
-    audit_entry_write(fields)
+    # Sealed only if the caller's change commits: a rolled-back change needs no entry, and uses no seq.
+    transaction.on_commit(lambda: audit_entry_write(fields))
 
 
 def audit_spool_replay() -> tuple[int, int]:
@@ -173,10 +196,15 @@ def audit_spool_replay() -> tuple[int, int]:
     with spool_drain() as (documents, rejected):
         rows = []
         for document in documents:
-            values = {key: value for key, value in document.items() if key in MODEL_FIELDS}
-            values["created_at"] = datetime.fromisoformat(values["created_at"])
-            values["id"] = uuid.UUID(str(values["id"]))
-            rows.append(AuditEntry(**values))
+            try:
+                if not isinstance(document, dict) or not SPOOLED_FIELDS <= document.keys():
+                    raise ValueError("not an audit entry")
+                values = {key: document[key] for key in MODEL_FIELDS if key in document}
+                values["created_at"] = datetime.fromisoformat(values["created_at"])
+                values["id"] = uuid.UUID(str(values["id"]))
+                rows.append(AuditEntry(**values))
+            except (ValueError, TypeError, AttributeError):
+                rejected.append(json.dumps(document, default=str))
         existing = set(AuditEntry.objects.filter(id__in=[row.id for row in rows]).values_list("id", flat=True))
         fresh = [row for row in rows if row.id not in existing]
         with transaction.atomic():

@@ -25,6 +25,15 @@ def _encode(value: Any) -> Any:
     return str(value) if hasattr(value, "hex") and not isinstance(value, (str, bytes, int, float)) else value
 
 
+def _ends_with_newline(path: Path) -> bool:
+    """True for an empty file or one whose last byte is a newline."""
+    with open(path, "rb") as handle:
+        if handle.seek(0, os.SEEK_END) == 0:
+            return True
+        handle.seek(-1, os.SEEK_END)
+        return handle.read(1) == b"\n"
+
+
 @contextmanager
 def _locked(path: Path, mode: str) -> Iterator[Any]:
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -42,6 +51,9 @@ def spool_append(sealed: dict[str, Any]) -> None:
     line = json.dumps({key: _encode(value) for key, value in sealed.items()}, ensure_ascii=True, separators=(",", ":"))
     try:
         with _locked(spool_path(), "a") as handle:
+            # A line torn by a crash must not swallow this one.
+            if not _ends_with_newline(spool_path()):
+                handle.write("\n")
             handle.write(line + "\n")
             handle.flush()
             os.fsync(handle.fileno())

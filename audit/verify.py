@@ -93,14 +93,17 @@ def _entry_fields(entry: AuditEntry) -> dict:
 
 
 def _personal_intact(entry: AuditEntry) -> bool:
-    if entry.personal_erased_at is not None:
-        return True
+    """Each personal field matches its digest, or (only once marked erased) is empty."""
+    erased = entry.personal_erased_at is not None
     salt = entry.personal_salt
-    return (
-        personal_digest(salt, entry.username) == entry.username_digest
-        and personal_digest(salt, entry.client_ip or "") == entry.client_ip_digest
-        and personal_digest(salt, entry.user_agent) == entry.user_agent_digest
-    )
+    for value, digest in (
+        (entry.username, entry.username_digest),
+        (entry.client_ip or "", entry.client_ip_digest),
+        (entry.user_agent, entry.user_agent_digest),
+    ):
+        if personal_digest(salt, value) != digest and not (erased and value == ""):
+            return False
+    return True
 
 
 def _verify_chain(chain_id: str, entries: Iterator[AuditEntry], checkpoints: list[Checkpoint], key: bytes) -> tuple[int, Problem | None]:

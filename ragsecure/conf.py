@@ -37,6 +37,13 @@ DEFAULTS: dict[str, Any] = {
     "LLM_BACKEND": "extractive",
     "LLM_BASE_URL": "",
     "LLM_MODEL": "",
+    "LLM_CONNECT_TIMEOUT_SECONDS": 3.0,
+    "LLM_TIMEOUT_SECONDS": 30.0,  # read timeout of one attempt
+    "LLM_MAX_RETRIES": 2,  # retries after the first attempt
+    "LLM_RETRY_BACKOFF_SECONDS": 0.5,  # base of the exponential backoff
+    "LLM_RETRY_MAX_WAIT_SECONDS": 8.0,  # cap on one wait; a longer Retry-After means give up
+    "LLM_MAX_RESPONSE_BYTES": 1_000_000,
+    "LLM_MAX_COMPLETION_TOKENS": 1024,  # sent as max_tokens; 0 leaves it out
 }
 
 

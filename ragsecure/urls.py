@@ -13,6 +13,7 @@ admin.site.site_title = "ragsecure"
 
 api_v1 = [
     path("auth/", include("accounts.urls")),
+    path("", include("documents.urls")),
     path("schema/", SpectacularAPIView.as_view(), name="schema"),
 ]
 

@@ -82,6 +82,8 @@ def main() -> int:
         say(f"serving on http://{BIND} with {workers} worker(s)")
         gunicorn = subprocess.Popen(  # noqa: S603
             [PYTHON, "-m", "gunicorn", "ragsecure.wsgi:application", "--bind", BIND, "--workers", str(workers),
+             # Threads let one worker's requests share an audit group commit while others wait on I/O.
+             "--worker-class", "gthread", "--threads", env.get("RAGSECURE_THREADS", "4"),
              "--access-logfile", "-", "--forwarded-allow-ips", "", "--limit-request-field_size", "16384"],
             cwd=ROOT,
             env=env,

@@ -1,0 +1,207 @@
+"""Audit cost under load: gunicorn (4 workers) on PostgreSQL, mixed requests, audit on vs off.
+
+Prints requests/s for both runs, the cost of auditing in %, whether audit entries equal
+requests, and the verify_audit_chain result.
+
+    .venv/bin/python bench/audit_load.py [--requests 20000] [--clients 16] [--database-url postgres://...]
+
+Without --database-url (or DATABASE_URL) it uses the local PostgreSQL server on
+127.0.0.1:5432 and a database named ragsecure_bench, created when missing.
+"""
+
+import argparse
+import http.client
+import json
+import multiprocessing
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+PYTHON = sys.executable
+PASSWORD = "bench-password-0123456789"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def manage(env: dict, *args: str, stdin: str | None = None) -> str:
+    result = subprocess.run([PYTHON, "manage.py", *args], cwd=ROOT, env=env, input=stdin, capture_output=True, text=True)
+    if result.returncode != 0:
+        raise SystemExit(f"manage.py {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+    return result.stdout
+
+
+def ensure_database(url: str) -> None:
+    import psycopg
+
+    base, _, name = url.rpartition("/")
+    with psycopg.connect(f"{base}/postgres", autocommit=True) as connection:
+        exists = connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+        if not exists:
+            connection.execute(f'CREATE DATABASE "{name}"')
+
+
+def request(port: int, method: str, path: str, headers: dict, body: bytes | None = None) -> tuple[int, bytes]:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        connection.request(method, path, body=body, headers={"Host": "localhost", **headers})
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+def obtain(port: int, username: str, scopes: list[str] | None = None) -> str:
+    body = {"username": username, "password": PASSWORD}
+    if scopes is not None:
+        body["scopes"] = scopes
+    status, payload = request(port, "POST", "/api/v1/auth/token/", {"Content-Type": "application/json"}, json.dumps(body).encode())
+    if status != 200:
+        raise SystemExit(f"login failed: {status} {payload[:200]!r}")
+    return json.loads(payload)["access"]
+
+
+def build_mix(port: int) -> list[tuple[str, str, dict, int]]:
+    """(method, path, headers, expected status) — one cycle of the request mix."""
+    full = obtain(port, "bench-a")
+    narrow = obtain(port, "bench-b", scopes=[])
+    bearer = {"Authorization": f"Bearer {full}"}
+    return [
+        ("GET", "/api/v1/auth/me/", bearer, 200),
+        ("GET", "/api/v1/auth/me/", {"Authorization": f"Bearer {narrow}"}, 200),
+        ("GET", "/healthz", {}, 200),
+        ("GET", "/api/v1/auth/me/", {"Authorization": "Bearer not-a-token"}, 401),
+        ("GET", "/api/v1/auth/me/", {}, 401),
+        ("GET", "/api/v1/no-such-endpoint/", bearer, 404),
+    ]
+
+
+def worker(port: int, mix: list, count: int, offset: int, results) -> None:
+    statuses: dict[int, int] = {}
+    mismatches = 0
+    for index in range(count):
+        method, path, headers, expected = mix[(index + offset) % len(mix)]
+        status, _ = request(port, method, path, headers)
+        statuses[status] = statuses.get(status, 0) + 1
+        mismatches += status != expected
+    results.put((statuses, mismatches))
+
+
+def load(port: int, mix: list, total: int, clients: int) -> tuple[float, dict, int]:
+    results = multiprocessing.Queue()
+    share = total // clients
+    processes = [
+        multiprocessing.Process(target=worker, args=(port, mix, share + (1 if index < total % clients else 0), index, results))
+        for index in range(clients)
+    ]
+    started = time.perf_counter()
+    for process in processes:
+        process.start()
+    collected = [results.get() for _ in processes]
+    for process in processes:
+        process.join()
+    elapsed = time.perf_counter() - started
+    statuses: dict[int, int] = {}
+    for partial, _ in collected:
+        for status, number in partial.items():
+            statuses[status] = statuses.get(status, 0) + number
+    return elapsed, statuses, sum(mismatch for _, mismatch in collected)
+
+
+def serve(env: dict, port: int, workers: int, threads: int) -> subprocess.Popen:
+    process = subprocess.Popen(
+        [PYTHON, "-m", "gunicorn", "ragsecure.wsgi:application", "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
+         "--worker-class", "gthread", "--threads", str(threads), "--log-level", "warning"],
+        cwd=ROOT, env=env,
+    )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if request(port, "GET", "/healthz", {})[0] == 200:
+                return process
+        except OSError:
+            time.sleep(0.2)
+    process.kill()
+    raise SystemExit("gunicorn did not start")
+
+
+def stop(process: subprocess.Popen) -> None:
+    process.send_signal(signal.SIGTERM)
+    process.wait(timeout=30)
+
+
+def audit_count(env: dict) -> int:
+    code = "from audit.models import AuditEntry; print(AuditEntry.objects.count())"
+    return int(manage(env, "shell", "--no-imports", "-c", code).strip())
+
+
+def run(env: dict, settings_module: str, args, label: str) -> dict:
+    env = {**env, "DJANGO_SETTINGS_MODULE": settings_module}
+    port = free_port()
+    server = serve(env, port, args.workers, args.threads)
+    try:
+        mix = build_mix(port)
+        load(port, mix, min(600, args.requests), args.clients)  # warm-up: imports, connections, caches
+        before = audit_count(env)
+        elapsed, statuses, mismatches = load(port, mix, args.requests, args.clients)
+        after = audit_count(env)
+    finally:
+        stop(server)
+    rate = args.requests / elapsed
+    print(f"{label:>10}: {args.requests} requests in {elapsed:.2f} s = {rate:,.0f} req/s; statuses {dict(sorted(statuses.items()))}; "
+          f"unexpected statuses {mismatches}")
+    return {"rate": rate, "entries": after - before}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--requests", type=int, default=20_000)
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--workers", type=int, default=4)
+    parser.add_argument("--threads", type=int, default=4, help="gthread threads per worker")
+    parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/ragsecure_bench"))
+    args = parser.parse_args()
+    if not args.database_url.startswith("postgres"):
+        raise SystemExit("This benchmark runs on PostgreSQL: pass --database-url postgres://...")
+    ensure_database(args.database_url)
+    workdir = tempfile.mkdtemp(prefix="ragsecure-bench-")
+    env = {
+        **os.environ,
+        "DATABASE_URL": args.database_url,
+        "DJANGO_DEBUG": "0",
+        "RAGSECURE_VAR_DIR": workdir,
+        "RAGSECURE_SECRETS_DIR": f"{workdir}/secrets",
+        "RAGSECURE_AUDIT_DIR": f"{workdir}/audit",
+        "PYTHONWARNINGS": "ignore::UserWarning",
+        "REDIS_URL": os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/14"),
+        "DJANGO_SETTINGS_MODULE": "ragsecure.settings.local",
+    }
+    manage(env, "migrate", "--noinput", "-v", "0")
+    manage(env, "flush", "--noinput")
+    manage(env, "bootstrap")
+    for name in ("bench-a", "bench-b"):
+        manage({**env, "RAGSECURE_PASSWORD": PASSWORD}, "create_api_user", name, "--tier", "enterprise", "--scope", "query:read")
+    print(f"PostgreSQL, gunicorn {args.workers} workers x {args.threads} threads (gthread), {args.clients} concurrent clients, "
+          f"{os.cpu_count()} cores")
+    off = run(env, "bench.settings_audit_off", args, "audit off")
+    on = run(env, "ragsecure.settings.local", args, "audit on")
+    cost = (1 - on["rate"] / off["rate"]) * 100
+    print(f"audit cost: {cost:.1f}% of throughput (target <= 15%)")
+    print(f"audit entries written during the measured run: {on['entries']} for {args.requests} requests "
+          f"({'none lost' if on['entries'] == args.requests else 'MISMATCH'})")
+    verdict = subprocess.run([PYTHON, "manage.py", "verify_audit_chain"], cwd=ROOT, env=env, capture_output=True, text=True)
+    print(f"verify_audit_chain: exit {verdict.returncode}: {(verdict.stdout or verdict.stderr).strip()}")
+    return 0 if on["entries"] == args.requests and verdict.returncode == 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,50 @@
+"""The answerer interface and the answer it returns."""
+
+import uuid
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+
+from documents.retrieval.base import RetrievedChunk
+from ragsecure.conf import ragsecure_settings
+
+
+class AnswererUnavailable(Exception):
+    """The answering backend failed or answered something unusable; the API reports 503."""
+
+
+@dataclass(frozen=True)
+class Citation:
+    document_id: uuid.UUID
+    title: str
+    snippet: str
+    score: float
+
+
+@dataclass(frozen=True)
+class Answer:
+    text: str
+    citations: list[Citation]
+    prompt_tokens: int
+    completion_tokens: int
+
+
+class Answerer(ABC):
+    """Turns a query and the caller's retrieved chunks into an answer grounded in those chunks only."""
+
+    @abstractmethod
+    def answer(self, *, query: str, chunks: list[RetrievedChunk]) -> Answer:
+        """Answer `query` from `chunks` (which may be empty); raise AnswererUnavailable on backend failure."""
+
+
+def get_answerer() -> Answerer:
+    """The answerer chosen by RAGSECURE_LLM_BACKEND (`extractive` by default)."""
+    backend = ragsecure_settings.LLM_BACKEND
+    if backend == "extractive":
+        from documents.answering.extractive import ExtractiveAnswerer
+
+        return ExtractiveAnswerer()
+    if backend == "openai":
+        from documents.answering.openai import OpenAICompatibleAnswerer
+
+        return OpenAICompatibleAnswerer()
+    raise AnswererUnavailable(f"Unknown LLM backend {backend!r}")

@@ -1,0 +1,55 @@
+"""SQLite FTS5 retrieval: bm25() over the caller's retrievable chunks (see migration 0002_fulltext)."""
+
+import uuid
+
+from django.db import connection
+
+from documents.retrieval.base import RetrievedChunk, Retriever, query_terms
+
+# The FTS table drives the join (CROSS JOIN fixes SQLite's join order): the MATCH yields the
+# candidate rowids, each is looked up by primary key and kept only when it is the owner's and
+# retrievable, all before ORDER BY ... LIMIT ranks them.
+_SEARCH = """
+SELECT chunk.id, chunk.document_id, document.title, chunk.text, chunk.ordinal, -bm25(documents_chunk_fts) AS score
+FROM documents_chunk_fts
+CROSS JOIN documents_chunk AS chunk ON chunk.id = documents_chunk_fts.rowid
+CROSS JOIN documents_document AS document ON document.id = chunk.document_id
+WHERE documents_chunk_fts MATCH %s
+  AND chunk.owner_id = %s
+  AND chunk.retrievable
+ORDER BY score DESC, chunk.id
+LIMIT %s
+"""
+
+
+def fts5_query(terms: list[str]) -> str:
+    """An FTS5 query matching any of `terms`, each a quoted string so that nothing in it is an operator.
+
+    Inside quotes only `"` is special (doubled here); NUL would end the string early in SQLite's C
+    code, so it becomes a space, which the tokenizer treats as a separator anyway.
+    """
+    return " OR ".join('"' + term.replace('"', '""').replace("\x00", " ") + '"' for term in terms)
+
+
+class SqliteFtsRetriever(Retriever):
+    """Ranks with FTS5's bm25() (negated, so higher is better)."""
+
+    def search(self, *, owner_id: int, query: str, top_k: int) -> list[RetrievedChunk]:
+        """The best `top_k` of the owner's retrievable chunks matching any query term; [] when the query has none."""
+        if top_k < 1:
+            raise ValueError("top_k must be at least 1")
+        terms = query_terms(query)
+        if not terms:
+            return []
+        with connection.cursor() as cursor:
+            cursor.execute(_SEARCH, [fts5_query(terms), owner_id, top_k])
+            rows = cursor.fetchall()
+        return [_retrieved(row) for row in rows]
+
+
+def _retrieved(row: tuple) -> RetrievedChunk:
+    chunk_id, document_id, title, text, ordinal, score = row
+    # SQLite stores the document's UUID as 32 hex digits.
+    return RetrievedChunk(
+        chunk_id=chunk_id, document_id=uuid.UUID(document_id), title=title, text=text, ordinal=ordinal, score=float(score)
+    )

@@ -1,0 +1,375 @@
+"""verify_audit_chain against an intact log and against an attacker who edits, deletes, inserts or truncates entries."""
+
+import hashlib
+import io
+import json
+import shutil
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.db import transaction
+from django.utils import timezone
+
+from audit import chain
+from audit.chain import COVERED_FIELDS, audit_key, entry_mac
+from audit.context import audit_note
+from audit.models import AuditCheckpoint, AuditEntry
+from audit.services import audit_entry_write, audit_fields
+from audit.stream import stream_path
+from audit.verify import audit_log_verify
+from tests.conftest import PASSWORD, bearer, obtain
+
+pytestmark = pytest.mark.database
+
+
+@pytest.fixture(autouse=True)
+def fresh_audit(settings, tmp_path, monkeypatch):
+    """A fresh chain writer and a private audit directory (stream and spool) for each test."""
+    settings.RAGSECURE = {**settings.RAGSECURE, "AUDIT_DIR": str(tmp_path / "audit")}
+    monkeypatch.setattr(chain, "_writer", None)
+
+
+@pytest.fixture
+def checkpoint_every(settings):
+    settings.RAGSECURE = {**settings.RAGSECURE, "AUDIT_CHECKPOINT_EVERY": 3}
+    return 3
+
+
+def write(count: int, **overrides) -> list[dict]:
+    fields = {
+        "action": "query",
+        "outcome": "allowed",
+        "auth_kind": "jwt",
+        "actor_id": 1,
+        "username": "alice",
+        "method": "POST",
+        "status": 200,
+        "client_ip": "192.0.2.10",
+        "user_agent": "client/1.0",
+        "detail": {"screening": "clean"},
+        **overrides,
+    }
+    return [audit_entry_write(audit_fields(path=f"/api/v1/query/{number}", **fields)) for number in range(count)]
+
+
+@pytest.fixture
+def log() -> list[AuditEntry]:
+    """Eight entries of one chain, in sequence order."""
+    written = write(8)
+    return list(AuditEntry.objects.filter(chain_id=written[0]["chain_id"]).order_by("seq"))
+
+
+@pytest.fixture
+def request_log(api, user) -> list[AuditEntry]:
+    """A log made by real requests: probes, failed logins, a login and /me/."""
+    assert api.get("/healthz").status_code == 200
+    for _ in range(2):
+        response = api.post("/api/v1/auth/token/", {"username": user.username, "password": "wrong-" + PASSWORD}, format="json")
+        assert response.status_code == 401
+    access = obtain(api, user.username)["access"]
+    for _ in range(2):
+        assert api.get("/api/v1/auth/me/", **bearer(access)).status_code == 200
+    return list(AuditEntry.objects.order_by("seq"))
+
+
+def verify_passes(*args: str) -> str:
+    out = io.StringIO()
+    call_command("verify_audit_chain", *args, stdout=out, stderr=io.StringIO())
+    return out.getvalue()
+
+
+def verify_fails(*args: str) -> str:
+    """Run the command expecting failure; returns what it wrote to stderr."""
+    err = io.StringIO()
+    with pytest.raises(CommandError, match="NOT intact"):
+        call_command("verify_audit_chain", *args, stdout=io.StringIO(), stderr=err)
+    return err.getvalue()
+
+
+def problems():
+    return audit_log_verify(key=audit_key(), stream_paths=[stream_path()]).problems
+
+
+def covered(row: AuditEntry) -> dict:
+    return {name: getattr(row, name) for name in COVERED_FIELDS}
+
+
+def plain_sha256(fields: dict) -> str:
+    """What an attacker without the key computes: a plain hash of the content."""
+    document = [str(fields[name]) for name in COVERED_FIELDS]
+    return hashlib.sha256(json.dumps(document).encode()).hexdigest()
+
+
+def wrong_key_hmac(fields: dict) -> str:
+    return entry_mac(fields, b"attacker-guess-of-the-audit-key")
+
+
+def rechain(entry_ids: list, mac_function) -> None:
+    """Recompute the MAC and prev_mac of these entries (in order) the way an attacker with database access would."""
+    previous = AuditEntry.objects.get(id=entry_ids[0]).prev_mac
+    for entry_id in entry_ids:
+        row = AuditEntry.objects.get(id=entry_id)
+        row.prev_mac = previous
+        mac = mac_function(covered(row))
+        AuditEntry.objects.filter(id=entry_id).update(prev_mac=previous, mac=mac)
+        previous = mac
+
+
+# ---------------------------------------------------------------------------
+# intact logs
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.redis
+def test_request_log_verifies_intact(request_log):
+    assert len(request_log) == 6
+    output = verify_passes()
+    assert "intact" in output
+    assert "6 entries in 1 chain(s)" in output
+
+
+def test_log_with_checkpoints_verifies_intact(checkpoint_every):
+    write(8)
+    assert AuditCheckpoint.objects.count() == 2
+    assert "8 entries" in verify_passes()
+
+
+def test_several_chains_verify_intact(monkeypatch):
+    write(3)
+    monkeypatch.setattr(chain, "_writer", None)
+    write(2)
+    report = audit_log_verify(key=audit_key(), stream_paths=[stream_path()])
+    assert report.intact, report.problems
+    assert (report.entries, report.chains) == (5, 2)
+
+
+@pytest.mark.parametrize("address", ["::ffff:192.0.2.1", "2001:DB8:0:0::1", "fe80::1%eth0"])
+def test_request_from_an_ipv6_client_verifies_intact(api, address):
+    # A dual-stack server reports IPv4 clients as IPv4-mapped IPv6 addresses.
+    assert api.get("/healthz", REMOTE_ADDR=address).status_code == 200
+    report = audit_log_verify(key=audit_key(), stream_paths=[stream_path()])
+    assert report.intact, [str(problem) for problem in report.problems]
+
+
+@pytest.mark.parametrize("score", [0.1, 0.8333333333333334, 1e-7, 1e16, -0.0, 2**52])
+def test_entry_with_numeric_verdicts_verifies_intact(score):
+    write(1, detail={"screening": {"score": score}})
+    report = audit_log_verify(key=audit_key(), stream_paths=[stream_path()])
+    assert report.intact, [str(problem) for problem in report.problems]
+
+
+def test_entry_rolled_back_with_its_callers_transaction_leaves_the_log_verifiable(transactional_db):
+    write(1)
+    # A script calls a service (no request or command context) inside its own transaction, which then fails.
+    with pytest.raises(RuntimeError), transaction.atomic():
+        audit_note("user.create", actor="system", reason="", user="carol")
+        raise RuntimeError("the script's next step failed")
+    write(1)
+    report = audit_log_verify(key=audit_key(), stream_paths=[stream_path()])
+    assert report.intact, [str(problem) for problem in report.problems]
+
+
+def test_wrong_key_fails_verification(log, monkeypatch):
+    monkeypatch.setattr("audit.management.commands.verify_audit_chain.audit_key", lambda: b"not-the-audit-key")
+    assert "ALTERED" in verify_fails()
+
+
+# ---------------------------------------------------------------------------
+# edits, deletions, insertions, truncation
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("status", 403),
+        ("path", "/api/v1/elsewhere/"),
+        ("outcome", "denied"),
+        ("detail", {"screening": "blocked"}),
+        ("action", "auth.me"),
+        ("actor_id", 2),
+        ("created_at", timezone.now()),
+    ],
+)
+def test_edited_row_is_named_as_altered(log, field, value):
+    target = log[3]
+    AuditEntry.objects.filter(id=target.id).update(**{field: value})
+    stderr = verify_fails()
+    assert f"ALTERED: entry {target.id} (chain {target.chain_id}, seq 4)" in stderr
+
+
+@pytest.mark.redis
+def test_edited_request_entry_is_named_as_altered(request_log):
+    failed_login = next(row for row in request_log if row.status == 401)
+    AuditEntry.objects.filter(id=failed_login.id).update(status=200, outcome="allowed")
+    assert str(failed_login.id) in verify_fails()
+    [problem] = problems()
+    assert (problem.kind, problem.entry_id, problem.seq) == ("altered", str(failed_login.id), failed_login.seq)
+
+
+def test_edited_last_row_is_named_as_altered(log):
+    AuditEntry.objects.filter(id=log[-1].id).update(status=500)
+    [problem] = problems()
+    assert (problem.kind, problem.entry_id) == ("altered", str(log[-1].id))
+
+
+def test_deleted_middle_row_is_named_as_missing(log):
+    AuditEntry.objects.filter(id=log[4].id).delete()
+    stderr = verify_fails()
+    assert f"MISSING: chain {log[4].chain_id}: entry seq 5 is missing" in stderr
+    [problem] = problems()
+    assert (problem.kind, problem.seq) == ("missing", 5)
+
+
+def test_deleted_first_row_is_named_as_missing(log):
+    AuditEntry.objects.filter(id=log[0].id).delete()
+    [problem] = problems()
+    assert (problem.kind, problem.seq) == ("missing", 1)
+
+
+def test_row_inserted_in_the_middle_is_named(log):
+    chain_id = log[0].chain_id
+    for row in reversed(log[3:]):  # make room at seq 4 without breaking the unique (chain, seq)
+        AuditEntry.objects.filter(id=row.id).update(seq=row.seq + 1)
+    fields = audit_fields(action="query", outcome="allowed", auth_kind="jwt", path="/api/v1/query/planted", status=200)
+    forged = {**fields, "chain_id": chain_id, "seq": 4, "prev_mac": log[2].mac}
+    AuditEntry.objects.create(**forged, mac=plain_sha256(forged))
+    stderr = verify_fails()
+    assert f"INSERTED: entry {fields['id']} (chain {chain_id}, seq 4)" in stderr
+
+
+def test_row_appended_with_a_made_up_mac_is_detected(log):
+    fields = audit_fields(action="query", outcome="allowed", auth_kind="jwt", path="/api/v1/query/planted", status=200)
+    forged = {**fields, "chain_id": log[0].chain_id, "seq": 9, "prev_mac": log[-1].mac}
+    AuditEntry.objects.create(**forged, mac=plain_sha256(forged))
+    assert str(fields["id"]) in verify_fails()
+    [problem] = problems()
+    assert problem.kind in {"inserted", "altered"}
+    assert (problem.entry_id, problem.seq) == (str(fields["id"]), 9)
+
+
+def test_row_planted_in_a_chain_of_its_own_is_detected(log):
+    fields = audit_fields(action="query", outcome="allowed", auth_kind="jwt", path="/planted", status=200)
+    forged = {**fields, "chain_id": "planted-chain", "seq": 1, "prev_mac": "0" * 64}
+    AuditEntry.objects.create(**forged, mac=wrong_key_hmac(forged))
+    stderr = verify_fails()
+    assert str(fields["id"]) in stderr and "planted-chain" in stderr
+
+
+def test_truncated_tail_after_a_checkpoint_is_detected(checkpoint_every, log):
+    AuditEntry.objects.filter(chain_id=log[0].chain_id, seq__gte=5).delete()
+    stderr = verify_fails()
+    assert f"TRUNCATED: chain {log[0].chain_id}: entries 5..6 are missing" in stderr
+
+
+def test_truncated_tail_is_detected_from_the_stream_when_checkpoint_rows_are_deleted_too(checkpoint_every, log):
+    AuditEntry.objects.filter(chain_id=log[0].chain_id, seq__gte=5).delete()
+    AuditCheckpoint.objects.all().delete()
+    assert "TRUNCATED" in verify_fails()
+
+
+def test_deleted_chain_is_detected_from_a_shipped_stream(checkpoint_every, tmp_path, monkeypatch):
+    doomed = write(4)
+    monkeypatch.setattr(chain, "_writer", None)
+    write(2)
+    shipped = tmp_path / "siem-copy.jsonl"
+    shutil.copy(stream_path(), shipped)
+    # The attacker removes the chain, its checkpoint rows and the local stream file.
+    AuditEntry.objects.filter(chain_id=doomed[0]["chain_id"]).delete()
+    AuditCheckpoint.objects.filter(chain_id=doomed[0]["chain_id"]).delete()
+    stream_path().unlink()
+    stderr = verify_fails("--stream", str(shipped))
+    assert f"TRUNCATED: chain {doomed[0]['chain_id']}: entries 1..3 are missing" in stderr
+
+
+@pytest.mark.parametrize("mac_function", [plain_sha256, wrong_key_hmac], ids=["plain-sha256", "wrong-key-hmac"])
+def test_edit_with_recomputed_hashes_is_detected(log, mac_function):
+    target = log[2]
+    AuditEntry.objects.filter(id=target.id).update(status=200, outcome="allowed", detail={})
+    rechain([row.id for row in log[2:]], mac_function)
+    stderr = verify_fails()
+    assert f"ALTERED: entry {target.id} (chain {target.chain_id}, seq 3)" in stderr
+
+
+@pytest.mark.parametrize("mac_function", [plain_sha256, wrong_key_hmac], ids=["plain-sha256", "wrong-key-hmac"])
+def test_deletion_with_renumbered_and_rehashed_rows_is_detected(log, mac_function):
+    target = log[4]
+    AuditEntry.objects.filter(id=target.id).delete()
+    for row in log[5:]:
+        AuditEntry.objects.filter(id=row.id).update(seq=row.seq - 1)
+    rechain([row.id for row in log[5:]], mac_function)
+    [problem] = problems()
+    assert (problem.kind, problem.entry_id) == ("altered", str(log[5].id))
+
+
+@pytest.mark.parametrize("kind", ["checkpoint", "anchor"])
+def test_forged_checkpoint_row_is_detected(log, kind):
+    # A forged anchor would otherwise hide the deletion of the chain's first entries.
+    AuditEntry.objects.filter(chain_id=log[0].chain_id, seq__lte=3).delete()
+    AuditCheckpoint.objects.create(
+        chain_id=log[0].chain_id, seq=3, entry_mac=log[2].mac, kind=kind, created_at=timezone.now(), mac=hashlib.sha256(b"x").hexdigest()
+    )
+    stderr = verify_fails()
+    assert f"FORGED_CHECKPOINT: chain {log[0].chain_id}: a {kind} at seq 3 (database) has an invalid signature" in stderr
+
+
+def test_forged_checkpoint_in_the_stream_is_detected(log):
+    forged = {
+        "type": "checkpoint",
+        "chain_id": log[0].chain_id,
+        "seq": 8,
+        "entry_mac": log[-1].mac,
+        "kind": "checkpoint",
+        "created_at": timezone.now().isoformat(),
+        "mac": hashlib.sha256(b"x").hexdigest(),
+    }
+    with open(stream_path(), "a", encoding="utf-8") as handle:
+        handle.write(json.dumps(forged) + "\n")
+    assert f"FORGED_CHECKPOINT: chain {log[0].chain_id}: a checkpoint at seq 8 ({stream_path()})" in verify_fails()
+
+
+def test_each_broken_chain_is_reported(log, monkeypatch):
+    monkeypatch.setattr(chain, "_writer", None)
+    other = write(3)
+    AuditEntry.objects.filter(id=log[1].id).update(status=404)
+    AuditEntry.objects.filter(id=other[1]["id"]).update(path="/")
+    stderr = verify_fails()
+    assert str(log[1].id) in stderr and str(other[1]["id"]) in stderr
+
+
+# ---------------------------------------------------------------------------
+# personal data
+# ---------------------------------------------------------------------------
+
+
+def test_personal_data_erasure_keeps_the_log_verifiable(log):
+    AuditEntry.objects.filter(username="alice").update(username="", client_ip=None, user_agent="", personal_erased_at=timezone.now())
+    assert "8 entries" in verify_passes()
+
+
+@pytest.mark.parametrize(("field", "value"), [("username", ""), ("client_ip", None), ("user_agent", "")])
+def test_personal_field_erased_without_the_erasure_mark_is_detected(log, field, value):
+    AuditEntry.objects.filter(id=log[5].id).update(**{field: value})
+    assert f"ALTERED: entry {log[5].id}" in verify_fails()
+
+
+@pytest.mark.parametrize(("field", "value"), [("username", "mallory"), ("client_ip", "198.51.100.7"), ("user_agent", "curl/8")])
+def test_personal_field_replaced_is_detected(log, field, value):
+    AuditEntry.objects.filter(id=log[5].id).update(**{field: value})
+    assert f"ALTERED: entry {log[5].id}" in verify_fails()
+
+
+@pytest.mark.parametrize(("field", "value"), [("username", "mallory"), ("client_ip", "198.51.100.7"), ("user_agent", "curl/8")])
+def test_personal_field_replaced_under_an_erasure_mark_is_detected(log, field, value):
+    # Erasure blanks personal data; it must not become a licence to rewrite it.
+    AuditEntry.objects.filter(id=log[5].id).update(personal_erased_at=timezone.now(), **{field: value})
+    assert f"ALTERED: entry {log[5].id}" in verify_fails()
+
+
+@pytest.mark.redis
+def test_username_of_a_request_entry_changed_to_another_user_is_detected(request_log, make_user):
+    make_user("bob")
+    me = next(row for row in request_log if row.action == "auth.me")
+    assert me.username == "alice"
+    AuditEntry.objects.filter(id=me.id).update(username="bob")
+    assert f"ALTERED: entry {me.id}" in verify_fails()
