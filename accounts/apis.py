@@ -11,6 +11,7 @@ from rest_framework.views import APIView
 from accounts import selectors, services
 from accounts.keyring import KeyRingError, key_ring
 from accounts.serializers import MeSerializer, RefreshSerializer, TokenObtainSerializer, TokenPairSerializer
+from accounts.throttling import ClientIpThrottle
 from audit.context import audit_actor, audit_claimed_username
 from ragsecure.errors import AuthenticationFailed, ServiceUnavailable
 from ragsecure.net import client_ip
@@ -42,6 +43,8 @@ class TokenObtainApi(APIView):
     audit_action = "auth.token"
     authentication_classes: list = []
     permission_classes = [AllowAny]
+    throttle_classes = [ClientIpThrottle]
+    ip_rate_scope = "auth"
     extra_error_codes = ("401",)
 
     @extend_schema(request=TokenObtainSerializer, responses={200: TokenPairSerializer}, auth=[])
@@ -66,6 +69,8 @@ class TokenRefreshApi(APIView):
     audit_action = "auth.token_refresh"
     authentication_classes: list = []
     permission_classes = [AllowAny]
+    throttle_classes = [ClientIpThrottle]
+    ip_rate_scope = "auth"
     extra_error_codes = ("401",)
 
     @extend_schema(request=RefreshSerializer, responses={200: TokenPairSerializer}, auth=[])
@@ -108,6 +113,7 @@ class JwksApi(APIView):
     audit_action = "auth.jwks"
     authentication_classes: list = []
     permission_classes = [AllowAny]
+    throttle_classes = [ClientIpThrottle]
 
     @extend_schema(
         operation_id="jwks",

@@ -5,6 +5,7 @@ from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import ExpiredTokenError, TokenError
 from rest_framework_simplejwt.models import TokenUser
 
+from accounts.ratelimit import RateDecision
 from accounts.revocation import UserState, access_token_check
 from accounts.tokens import AccessToken
 from ragsecure.errors import TokenExpired, TokenInvalid, TokenRevoked
@@ -13,9 +14,10 @@ from ragsecure.errors import TokenExpired, TokenInvalid, TokenRevoked
 class Principal(TokenUser):
     """The authenticated caller, built from the verified token and the user's cached state."""
 
-    def __init__(self, token: AccessToken, state: UserState) -> None:
+    def __init__(self, token: AccessToken, state: UserState, rate: RateDecision | None = None) -> None:
         super().__init__(token)
         self.state = state
+        self.rate = rate
         # Effective scopes: what the token carries AND the user still holds.
         self.scopes = frozenset(token.scopes) & state.scopes
 
@@ -68,7 +70,11 @@ class BearerTokenAuthentication(JWTAuthentication):
         if not credentials or any(character.isspace() for character in credentials):
             raise TokenInvalid()
         token = self.get_validated_token(credentials)
-        return self.get_user(token), token
+        principal = self.get_user(token)
+        if principal.rate is not None:
+            # For the RateLimit-* headers, whatever the view then answers.
+            request._request.rate_decision = principal.rate
+        return principal, token
 
     def get_validated_token(self, raw_token: str) -> AccessToken:
         """Return the verified access token; raise TokenExpired or TokenInvalid."""
@@ -83,7 +89,7 @@ class BearerTokenAuthentication(JWTAuthentication):
         """Return the principal; raise TokenRevoked when the token, its family or all the user's tokens
         were revoked, or the user is gone or inactive."""
         check = access_token_check(
-            user_id=validated_token.user_id, jti=validated_token["jti"], family_id=validated_token["fam"]
+            user_id=validated_token.user_id, jti=validated_token["jti"], family_id=validated_token["fam"], count_request=True
         )
         state = check.state
         if (
@@ -93,5 +99,5 @@ class BearerTokenAuthentication(JWTAuthentication):
             or state.token_generation != validated_token["gen"]
         ):
             raise TokenRevoked()
-        return Principal(validated_token, state)
+        return Principal(validated_token, state, check.rate)
 

@@ -16,12 +16,14 @@ import json
 import logging
 import threading
 import time
+import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.db import transaction
 from django.utils import timezone
 
+from accounts.ratelimit import SLIDE_LUA_FUNCTION, RateDecision, local_limiter, redis_limiter, user_rate_key
 from ragsecure.conf import ragsecure_settings
 from ragsecure.redis_gate import RedisUnavailable, redis_gate
 
@@ -40,6 +42,7 @@ class UserState:
     scopes: frozenset[str]
     tier_id: int | None
     token_generation: int
+    requests_per_minute: int = 0
 
     def to_json(self) -> str:
         return json.dumps(
@@ -50,21 +53,26 @@ class UserState:
                 "scopes": sorted(self.scopes),
                 "tier": self.tier_id,
                 "gen": self.token_generation,
+                "rpm": self.requests_per_minute,
             }
         )
 
     @classmethod
     def from_json(cls, raw: bytes | str) -> "UserState":
         data = json.loads(raw)
-        return cls(data["id"], data["username"], data["active"], frozenset(data["scopes"]), data["tier"], data["gen"])
+        return cls(
+            data["id"], data["username"], data["active"], frozenset(data["scopes"]), data["tier"], data["gen"], data.get("rpm", 0)
+        )
 
 
 @dataclass(frozen=True)
 class TokenCheck:
-    """The outcome of checking one access token: the user's state (None if the user is gone) and whether it is revoked."""
+    """The outcome of checking one access token: the user's state (None if the user is gone), whether it is
+    revoked, and (when asked to count the request) the rate limiter's decision."""
 
     state: UserState | None
     revoked: bool
+    rate: RateDecision | None = None
 
 
 def _key(user_id: int, kind: str, ident: str = "") -> str:
@@ -101,11 +109,17 @@ def user_state_from_db(user_id: int) -> UserState | None:
     """Load a user's state from the database; None when the user does not exist."""
     from accounts.models import User
 
-    user = User.objects.filter(pk=user_id).only("id", "username", "is_active", "tier_id", "token_generation").first()
+    user = (
+        User.objects.filter(pk=user_id)
+        .select_related("tier")
+        .only("id", "username", "is_active", "tier_id", "token_generation", "tier__requests_per_minute")
+        .first()
+    )
     if user is None:
         return None
     scopes = frozenset(user.scopes.values_list("name", flat=True))
-    return UserState(user.id, user.username, user.is_active, scopes, user.tier_id, user.token_generation)
+    rpm = user.tier.requests_per_minute if user.tier is not None else 0
+    return UserState(user.id, user.username, user.is_active, scopes, user.tier_id, user.token_generation, rpm)
 
 
 def revoked_in_db(*, jti: str, family_id: str) -> bool:
@@ -119,8 +133,6 @@ def revoked_in_db(*, jti: str, family_id: str) -> bool:
 
 
 def _family_uuid(family_id: str) -> str:
-    import uuid
-
     try:
         return str(uuid.UUID(hex=family_id))
     except ValueError:
@@ -190,19 +202,62 @@ def mark_user_dirty(user_id: int) -> None:
     logger.warning("Revocation cache for user %s could not be updated; marked for resync", user_id)
 
 
-def access_token_check(*, user_id: int, jti: str, family_id: str) -> TokenCheck:
-    """The user's state and whether the token is revoked: one Redis round trip when the cache is warm."""
+# The whole authenticated hot path in one script: revocation markers, cached state and its
+# version, and — when the state is fresh and nothing is revoked — the request counted
+# against the tier's per-minute limit (which the state entry carries as `rpm`).
+# KEYS: warm, jti, family, state, version, request log. ARGV: now_ms ('' = server time), window_ms, member.
+HOT_PATH_LUA = SLIDE_LUA_FUNCTION + """
+local warm = redis.call('GET', KEYS[1])
+local jti = redis.call('GET', KEYS[2])
+local family = redis.call('GET', KEYS[3])
+local state = redis.call('GET', KEYS[4])
+local version = redis.call('GET', KEYS[5])
+local result = {warm or false, jti or false, family or false, state or false, version or false}
+if warm and not jti and not family and state then
+  local ok, entry = pcall(cjson.decode, state)
+  if ok and type(entry) == 'table' and tonumber(entry['ver']) == tonumber(version or '0') then
+    local decision = slide(KEYS[6], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(entry['rpm']) or 0, ARGV[3])
+    result[6], result[7], result[8] = decision[1], decision[2], decision[3]
+  end
+end
+return result
+"""
+_hot_scripts: dict[int, object] = {}
+
+
+def _hot_script(client):
+    script = _hot_scripts.get(id(client))
+    if script is None:
+        script = _hot_scripts[id(client)] = client.register_script(HOT_PATH_LUA)
+    return script
+
+
+def access_token_check(*, user_id: int, jti: str, family_id: str, count_request: bool = False) -> TokenCheck:
+    """The user's state, whether the token is revoked and, if `count_request`, the rate decision for this request.
+
+    One Redis round trip when the cache is warm; the database and per-process limits when Redis cannot answer.
+    """
     try:
-        return redis_gate.run(lambda client: _check_with_cache(client, user_id, jti, family_id))
+        return redis_gate.run(lambda client: _check_with_cache(client, user_id, jti, family_id, count_request))
     except RedisUnavailable:
-        return TokenCheck(user_state_from_db(user_id), revoked_in_db(jti=jti, family_id=family_id))
+        state = user_state_from_db(user_id)
+        revoked = revoked_in_db(jti=jti, family_id=family_id)
+        rate = None
+        if count_request and state is not None and not revoked:
+            rate = local_limiter.hit(user_rate_key(user_id), limit=state.requests_per_minute, window_seconds=60)
+        return TokenCheck(state, revoked, rate)
 
 
-def _check_with_cache(client, user_id: int, jti: str, family_id: str) -> TokenCheck:
+def _check_with_cache(client, user_id: int, jti: str, family_id: str, count_request: bool) -> TokenCheck:
     _sync_dirty_users(client)
-    warm, jti_hit, family_hit, raw_state, version = client.mget(
-        warm_key(user_id), jti_key(user_id, jti), family_key(user_id, family_id), state_key(user_id), version_key(user_id)
-    )
+    keys = [warm_key(user_id), jti_key(user_id, jti), family_key(user_id, family_id), state_key(user_id), version_key(user_id)]
+    if count_request:
+        result = _hot_script(client)(keys=[*keys, user_rate_key(user_id)], args=["", 60_000, uuid.uuid4().hex], client=client)
+        warm, jti_hit, family_hit, raw_state, version = result[:5]
+        rate = RateDecision.from_script(result[5:8], 0) if len(result) > 5 else None
+    else:
+        warm, jti_hit, family_hit, raw_state, version = client.mget(*keys)
+        rate = None
     if warm is None:
         revoked = revoked_in_db(jti=jti, family_id=family_id)
         _warm_user(client, user_id)
@@ -215,9 +270,14 @@ def _check_with_cache(client, user_id: int, jti: str, family_id: str) -> TokenCh
         # commits in between bumps the version and outdates this entry.
         state = user_state_from_db(user_id)
         if state is not None:
-            entry = json.dumps({"ver": version, "state": state.to_json()})
+            entry = json.dumps({"ver": version, "rpm": state.requests_per_minute, "state": state.to_json()})
             client.set(state_key(user_id), entry, ex=int(ragsecure_settings.USER_STATE_CACHE_TTL))
-    return TokenCheck(state, revoked)
+    if rate is not None and state is not None:
+        rate = RateDecision(rate.allowed, state.requests_per_minute, rate.remaining, rate.reset_seconds)
+    elif count_request and state is not None and not revoked:
+        # Cold path (state just loaded, or a revocation marker missing): count in a second call.
+        rate = redis_limiter.hit(user_rate_key(user_id), limit=state.requests_per_minute, window_seconds=60)
+    return TokenCheck(state, revoked, rate)
 
 
 def _cached_state(raw: bytes | None, version: int) -> UserState | None:

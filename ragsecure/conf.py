@@ -24,6 +24,8 @@ DEFAULTS: dict[str, Any] = {
     "USER_STATE_CACHE_TTL": 300,
     "REDIS_RETRY_INTERVAL": 2.0,
     "REDIS_WARNING_INTERVAL": 60.0,
+    # Rate limits of anonymous endpoint groups, requests per minute per client IP
+    "ANONYMOUS_RATES": {"auth": 30, "public": 300},
     # Requests
     "TRUSTED_PROXIES": 0,
     "MAX_REQUEST_BYTES": 4 * 1024 * 1024,
@@ -33,6 +35,7 @@ DEFAULTS: dict[str, Any] = {
     "AUDIT_CHECKPOINT_EVERY": 100,
     "AUDIT_CHECKPOINT_SECONDS": 60.0,
     "AUDIT_PROMPT_LIMIT": 2048,
+    "AUDIT_CHECKPOINT_AT_EXIT": True,
     # Answering
     "LLM_BACKEND": "extractive",
     "LLM_BASE_URL": "",

@@ -27,6 +27,7 @@ class HealthzApi(APIView):
     audit_action = "service.healthz"
     authentication_classes: list = []
     permission_classes = [AllowAny]
+    throttle_classes: list = []  # probes are never throttled
 
     @extend_schema(operation_id="healthz", auth=[], responses={200: {"type": "object", "properties": {"status": {"type": "string"}}}})
     def get(self, request: Request) -> Response:
@@ -39,6 +40,7 @@ class ReadyzApi(APIView):
     audit_action = "service.readyz"
     authentication_classes: list = []
     permission_classes = [AllowAny]
+    throttle_classes: list = []  # probes are never throttled
 
     @extend_schema(operation_id="readyz", auth=[], responses={200: {"type": "object"}, 503: {"type": "object"}})
     def get(self, request: Request) -> Response:

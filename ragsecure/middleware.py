@@ -86,3 +86,21 @@ class CacheControlMiddleware:
             response["Cache-Control"] = "no-store"
             response["Pragma"] = "no-cache"
         return response
+
+
+class RateLimitHeadersMiddleware:
+    """Adds RateLimit-Limit/-Remaining/-Reset for the limit that applied to this request, and Retry-After on a 429."""
+
+    def __init__(self, get_response: Middleware) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        decision = getattr(request, "rate_decision", None)
+        if decision is not None:
+            response["RateLimit-Limit"] = str(decision.limit)
+            response["RateLimit-Remaining"] = str(decision.remaining)
+            response["RateLimit-Reset"] = str(decision.reset_seconds)
+            if response.status_code == 429 and "Retry-After" not in response:
+                response["Retry-After"] = str(decision.retry_after)
+        return response

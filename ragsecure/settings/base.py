@@ -38,6 +38,7 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "ragsecure.middleware.CacheControlMiddleware",
+    "ragsecure.middleware.RateLimitHeadersMiddleware",
     "ragsecure.middleware.ApiErrorMiddleware",
     "ragsecure.middleware.BodySizeLimitMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -168,6 +169,7 @@ REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_SCHEMA_CLASS": "ragsecure.schema.RagsecureAutoSchema",
     "EXCEPTION_HANDLER": "ragsecure.errors.exception_handler",
+    "DEFAULT_THROTTLE_CLASSES": ["accounts.throttling.TierRateThrottle"],
     "UNAUTHENTICATED_USER": None,
     "DEFAULT_PAGINATION_CLASS": None,
 }
