@@ -8,6 +8,7 @@ from django.http import HttpRequest
 
 from accounts import services
 from accounts.models import RefreshTokenRecord, RevokedAccessToken, Scope, Tier, TokenFamily, User
+from accounts.selectors import user_usage
 from ragsecure.admin_actions import ReadOnlyAdminMixin, ReasonForm, action_with_reason
 
 
@@ -22,10 +23,10 @@ class UserAdmin(DjangoUserAdmin):
     list_select_related = ("tier",)
     search_fields = ("username", "email")
     filter_horizontal = ("groups", "user_permissions", "scopes")
-    readonly_fields = ("token_generation", "last_login", "date_joined")
-    fieldsets = DjangoUserAdmin.fieldsets + (("API access", {"fields": ("tier", "scopes", "token_generation")}),)
+    readonly_fields = ("token_generation", "last_login", "date_joined", "current_usage")
+    fieldsets = DjangoUserAdmin.fieldsets + (("API access", {"fields": ("tier", "scopes", "token_generation", "current_usage")}),)
     add_fieldsets = DjangoUserAdmin.add_fieldsets + (("API access", {"fields": ("tier", "scopes")}),)
-    actions = ["revoke_all_tokens", "change_tier", "deactivate_users"]
+    actions = ["revoke_all_tokens", "change_tier", "deactivate_users", "reset_limits"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return super().get_queryset(request).prefetch_related("scopes")
@@ -33,6 +34,31 @@ class UserAdmin(DjangoUserAdmin):
     @admin.display(description="scopes")
     def granted_scopes(self, obj: User) -> str:
         return ", ".join(scope.name for scope in obj.scopes.all())
+
+    @admin.display(description="current usage")
+    def current_usage(self, obj: User) -> str:
+        if obj.pk is None:
+            return "-"
+        usage = user_usage(user_id=obj.pk, tier=obj.tier)
+        return (
+            f"{usage['requests_remaining']} requests left this minute; {usage['tokens_remaining_today']} LLM tokens left today; "
+            f"{usage['retrieved_bytes_remaining']} retrieved bytes left this hour"
+        )
+
+    def has_reset_rate_limits_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("accounts.reset_rate_limits")
+
+    @admin.action(description="Reset rate limits and budgets of these users", permissions=["reset_rate_limits"])
+    def reset_limits(self, request: HttpRequest, queryset: QuerySet):
+        def apply(users: QuerySet, data: dict) -> str:
+            services.user_limits_reset(users=list(users), actor=request.user, reason=data["reason"])
+            return f"Reset the limits of {len(users)} user(s)."
+
+        return action_with_reason(
+            self, request, queryset, action="reset_limits", title="Reset rate limits",
+            description="Clears the request log, today's LLM-token and this hour's retrieved-bytes usage, and sign-in lockouts.",
+            apply=apply,
+        )
 
     def has_revoke_tokens_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("accounts.revoke_tokens")

@@ -10,12 +10,13 @@ from rest_framework.views import APIView
 
 from accounts import selectors, services
 from accounts.keyring import KeyRingError, key_ring
+from accounts.lockout import login_failure_record, login_lockout_check, login_success_record
 from accounts.serializers import MeSerializer, RefreshSerializer, TokenObtainSerializer, TokenPairSerializer
 from accounts.throttling import ClientIpThrottle
-from audit.context import audit_actor, audit_claimed_username
-from ragsecure.errors import AuthenticationFailed, ServiceUnavailable
+from audit.context import audit_actor, audit_claimed_username, audit_verdict
+from ragsecure.errors import AuthenticationFailed, RateLimited, ServiceUnavailable
 from ragsecure.net import client_ip
-from ragsecure.redis_gate import redis_configured, redis_gate
+from ragsecure.redis_gate import RedisUnavailable, redis_configured, redis_gate
 
 
 def require_token_services() -> None:
@@ -53,13 +54,29 @@ class TokenObtainApi(APIView):
         serializer.is_valid(raise_exception=True)
         require_token_services()
         data = serializer.validated_data
-        user = authenticate(request._request, username=data["username"], password=data["password"])
-        if user is None:
+        ip = client_ip(request)
+        try:
+            lockout = login_lockout_check(username=data["username"], ip=ip)
+        except RedisUnavailable:
+            raise ServiceUnavailable() from None
+        if lockout.locked:
             audit_claimed_username(data["username"])
-            # Same answer whether the user is unknown, inactive or the password wrong.
-            raise AuthenticationFailed("Invalid username or password.")
+            audit_verdict("login_lockout", {"retry_after": lockout.retry_after})
+            raise RateLimited("Too many failed sign-ins; retry later.", headers={"Retry-After": str(lockout.retry_after)})
+        user = authenticate(request._request, username=data["username"], password=data["password"])
+        try:
+            if user is None:
+                audit_claimed_username(data["username"])
+                cooloff = login_failure_record(username=data["username"], ip=ip)
+                if cooloff:
+                    audit_verdict("login_lockout", {"started": cooloff})
+                # Same answer whether the user is unknown, inactive or the password wrong.
+                raise AuthenticationFailed("Invalid username or password.")
+            login_success_record(username=data["username"], ip=ip)
+        except RedisUnavailable:
+            raise ServiceUnavailable() from None
         audit_actor(user, auth_kind="password")
-        issued = services.token_obtain(user=user, requested_scopes=data.get("scopes"), client_ip=client_ip(request))
+        issued = services.token_obtain(user=user, requested_scopes=data.get("scopes"), client_ip=ip)
         return _pair_response(issued)
 
 

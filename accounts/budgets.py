@@ -60,6 +60,10 @@ class LocalBudgets:
             self._totals[(key, index)] = total + amount
             return BudgetDecision(True, total + amount, limit, left)
 
+    def adjust(self, key: str, delta: int, index: int) -> None:
+        with self._lock:
+            self._totals[(key, index)] = max(0, self._totals.get((key, index), 0) + delta)
+
     def used(self, key: str, window_seconds: int, now: float) -> int:
         index, _ = _window(window_seconds, now)
         with self._lock:
@@ -113,3 +117,38 @@ def budget_used(*, user_id: int, kind: str, window_seconds: int, clock: Callable
     except RedisUnavailable:
         return _local.used(key, window_seconds, now)
     return int(value or 0)
+
+
+def budget_settle(*, user_id: int, kind: str, delta: int, window_seconds: int, clock: Callable[[], float] = time.time) -> None:
+    """Correct a reservation by `delta` (actual minus reserved; usually negative) in the current window."""
+    if delta == 0:
+        return
+    now = clock()
+    index, _ = _window(window_seconds, now)
+    key = budget_key(user_id=user_id, kind=kind, window_index=index)
+    ttl_ms = (window_seconds + 60) * 1000
+
+    def apply(client) -> None:
+        pipe = client.pipeline(transaction=True)
+        pipe.incrby(key, delta)
+        pipe.pexpire(key, ttl_ms)
+        pipe.execute()
+
+    try:
+        redis_gate.run(apply)
+    except RedisUnavailable:
+        _local.adjust(key, delta, index)
+
+
+def budgets_reset(*, user_id: int, kinds: tuple[tuple[str, int], ...], clock: Callable[[], float] = time.time) -> None:
+    """Forget the user's usage of the current window of each (kind, window_seconds)."""
+    now = clock()
+    keys = [budget_key(user_id=user_id, kind=kind, window_index=_window(seconds, now)[0]) for kind, seconds in kinds]
+    with _local._lock:
+        for key in list(_local._totals):
+            if key[0] in keys:
+                del _local._totals[key]
+    try:
+        redis_gate.run(lambda client: client.delete(*keys))
+    except RedisUnavailable:
+        pass

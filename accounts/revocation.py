@@ -322,6 +322,31 @@ def cache_family_revoked(*, user_id: int, family_id: str, expires_at: datetime) 
     _after_commit(user_id, lambda client: client.set(family_key(user_id, family_id), b"1", px=_ttl_ms(until, timezone.now())))
 
 
+def cache_users_state_invalidate(user_ids: list[int]) -> None:
+    """Outdate the cached state of many users (a tier edit) in pipelined batches, once the transaction commits."""
+
+    def bump(client) -> None:
+        for start in range(0, len(user_ids), 5000):
+            pipe = client.pipeline(transaction=False)
+            for user_id in user_ids[start : start + 5000]:
+                pipe.incr(version_key(user_id))
+                pipe.expire(version_key(user_id), VERSION_TTL_SECONDS)
+            pipe.execute()
+
+    def apply() -> None:
+        try:
+            redis_gate.run(bump)
+        except RedisUnavailable:
+            from ragsecure.redis_gate import redis_configured
+
+            if redis_configured():
+                for user_id in user_ids:
+                    mark_user_dirty(user_id)
+
+    if user_ids:
+        transaction.on_commit(apply)
+
+
 def cache_user_state_invalidate(user_id: int) -> None:
     """Outdate the user's cached state once the transaction commits; the next request reloads it."""
 

@@ -56,8 +56,9 @@ class TokenInfoSerializer(serializers.Serializer):
 
 
 class UsageSerializer(serializers.Serializer):
-    requests_remaining = serializers.IntegerField(allow_null=True)
-    tokens_remaining_today = serializers.IntegerField(allow_null=True)
+    requests_remaining = serializers.IntegerField(help_text="Requests left in the rolling minute (this one counted).")
+    tokens_remaining_today = serializers.IntegerField(help_text="LLM tokens left today (UTC).")
+    retrieved_bytes_remaining = serializers.IntegerField(help_text="Retrieved bytes left this hour (UTC).")
 
 
 class MeSerializer(serializers.Serializer):

@@ -11,11 +11,15 @@ from django.utils import timezone
 from rest_framework_simplejwt.exceptions import ExpiredTokenError, TokenError
 
 from accounts import revocation
+from accounts.budgets import budgets_reset
+from accounts.lockout import login_lockout_reset
 from accounts.models import RefreshTokenRecord, RevokedAccessToken, Scope, Tier, TokenFamily, User
+from accounts.ratelimit import rate_limit_reset, user_rate_key
 from accounts.tokens import AccessToken, RefreshToken
 from audit.context import audit_actor, audit_note
 from ragsecure.conf import ragsecure_settings
 from ragsecure.errors import TokenExpired, TokenInvalid, TokenRevoked, ValidationFailed
+from ragsecure.redis_gate import RedisUnavailable
 
 
 def _epoch_to_datetime(value: int) -> datetime:
@@ -207,3 +211,15 @@ def user_tokens_revoke(*, user: User, actor: User | None, reason: str) -> None:
         TokenFamily.objects.filter(user=user, revoked_at__isnull=True).update(revoked_at=timezone.now(), revoke_reason=reason[:255])
         revocation.cache_user_state_invalidate(user.pk)
         _record("admin.revoke_tokens", actor=actor, reason=reason, user=user.pk)
+
+
+def user_limits_reset(*, users: list[User], actor: User | None, reason: str) -> None:
+    """Operator reset: clear users' request logs, today's/this hour's budgets and sign-in lockouts."""
+    for user in users:
+        rate_limit_reset(user_rate_key(user.pk))
+        budgets_reset(user_id=user.pk, kinds=(("llm_tokens", 86400), ("retrieved_bytes", 3600)))
+        try:
+            login_lockout_reset(username=user.get_username())
+        except RedisUnavailable:
+            pass
+    _record("admin.reset_limits", actor=actor, reason=reason, users=[user.pk for user in users])

@@ -4,7 +4,7 @@ from django.db.models.signals import m2m_changed, post_delete, post_save, pre_de
 from django.dispatch import receiver
 
 from accounts import revocation
-from accounts.models import Scope, User
+from accounts.models import Scope, Tier, User
 
 
 @receiver(post_save, sender=User)
@@ -29,6 +29,13 @@ def user_scopes_changed(sender, instance, action: str, reverse: bool, pk_set, **
     user_ids = pk_set if pk_set else instance.users.values_list("pk", flat=True)
     for user_id in list(user_ids):
         revocation.cache_user_state_invalidate(user_id)
+
+
+@receiver(post_save, sender=Tier)
+def tier_saved(sender, instance: Tier, created: bool, **kwargs) -> None:
+    # Cached user state carries the tier's limits: outdate it for every holder.
+    if not created:
+        revocation.cache_users_state_invalidate(list(instance.users.values_list("pk", flat=True)))
 
 
 @receiver(post_save, sender=Scope)

@@ -23,6 +23,8 @@ from documents.serializers import (
 from ragsecure.errors import NotFound, PayloadTooLarge, ValidationFailed, current_request_id
 from ragsecure.parsers import SafeJSONParser
 
+DEFAULT_TOP_K = 5
+
 
 class DocumentPagination(PageNumberPagination):
     page_size = 20
@@ -108,10 +110,11 @@ class QueryApi(APIView):
     def post(self, request: Request) -> Response:
         serializer = QuerySerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        query, top_k = serializer.validated_data["query"], serializer.validated_data["top_k"]
+        query = serializer.validated_data["query"]
         tier = tier_get(tier_id=request.user.tier_id)
         max_top_k = tier.max_top_k if tier else 0
-        if top_k > max_top_k:
+        top_k = serializer.validated_data.get("top_k", min(DEFAULT_TOP_K, max_top_k))
+        if top_k > max_top_k or top_k < 1:
             raise ValidationFailed(fields={"top_k": [f"Ensure this value is less than or equal to {max_top_k}."]})
         answer = services.query_answer(user_id=request.user.pk, tier=tier, query=query, top_k=top_k)
         body = {

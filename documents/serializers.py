@@ -93,7 +93,7 @@ class DocumentDetailSerializer(DocumentSerializer):
 
 class QuerySerializer(serializers.Serializer):
     query = serializers.CharField(max_length=2000, trim_whitespace=True)
-    top_k = StrictIntegerField(min_value=1, required=False, default=5)
+    top_k = StrictIntegerField(min_value=1, required=False, help_text="1 to the tier's max_top_k; default min(5, max_top_k).")
 
 
 class CitationSerializer(serializers.Serializer):

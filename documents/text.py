@@ -2,10 +2,17 @@
 
 import re
 
-_TOKEN = re.compile(r"\w+|[^\w\s]", re.UNICODE)
+# Han, kana and hangul characters count one token each (those scripts put no spaces between words).
+_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff"
+_TOKEN = re.compile(rf"[{_CJK}]|[^\W{_CJK}]+|[^\w\s]", re.UNICODE)
 _PARAGRAPH_BREAK = re.compile(r"\n\s*\n")
-# A sentence ends at . ! ? (or their CJK forms) followed by whitespace, or at a line break.
-_SENTENCE_END = re.compile(r"(?<=[.!?。！？])\s+|\n+")
+# A sentence ends at . ! ? followed by whitespace, at 。！？ (no space follows them), or at a line break.
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+|(?<=[。！？])\s*|\n+")
+
+
+def token_spans(text: str) -> list[tuple[int, int]]:
+    """(start, end) of each token of `text`."""
+    return [match.span() for match in _TOKEN.finditer(text)]
 
 
 def token_count(text: str) -> int:

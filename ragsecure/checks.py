@@ -74,3 +74,27 @@ def check_debug_off(app_configs, **kwargs) -> list:
     if _is_production() and settings.DEBUG:
         return [Error("DEBUG is on in production", id="ragsecure.E006")]
     return []
+
+
+@register(Tags.security, deploy=True)
+def check_redis_eviction(app_configs, **kwargs) -> list:
+    """Evicting keys would drop rate-limit logs, budgets and revocation markers: warn unless `noeviction`."""
+    from ragsecure.redis_gate import RedisUnavailable, redis_configured, redis_gate
+
+    if not _is_production() or not redis_configured():
+        return []
+    try:
+        policy = redis_gate.run(lambda client: client.config_get("maxmemory-policy")).get("maxmemory-policy", "")
+    except RedisUnavailable:
+        return [Warning("Redis did not answer; its maxmemory-policy was not checked", id="ragsecure.W003")]
+    except Exception:  # noqa: BLE001 - managed Redis services may refuse CONFIG
+        return []
+    if policy and policy != "noeviction":
+        return [
+            Warning(
+                f"Redis maxmemory-policy is {policy!r}",
+                hint="Use noeviction: evicted keys would reset rate limits and budgets and drop revocation markers.",
+                id="ragsecure.W002",
+            )
+        ]
+    return []

@@ -26,6 +26,12 @@ DEFAULTS: dict[str, Any] = {
     "REDIS_WARNING_INTERVAL": 60.0,
     # Rate limits of anonymous endpoint groups, requests per minute per client IP
     "ANONYMOUS_RATES": {"auth": 30, "public": 300},
+    # Sign-in lockout: FREE_FAILURES per name and IP within WINDOW s, then BASE_COOLOFF s doubling up to
+    # MAX_COOLOFF; GLOBAL_FAILURES per name within GLOBAL_WINDOW s hold off every IP the name never signed in from.
+    "LOGIN_LOCKOUT": {
+        "FREE_FAILURES": 5, "BASE_COOLOFF": 30, "MAX_COOLOFF": 900, "WINDOW": 900,
+        "GLOBAL_FAILURES": 50, "GLOBAL_WINDOW": 3600, "KNOWN_IP_DAYS": 30,
+    },
     # Requests
     "TRUSTED_PROXIES": 0,
     "MAX_REQUEST_BYTES": 4 * 1024 * 1024,

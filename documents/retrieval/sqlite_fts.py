@@ -44,12 +44,15 @@ class SqliteFtsRetriever(Retriever):
         with connection.cursor() as cursor:
             cursor.execute(_SEARCH, [fts5_query(terms), owner_id, top_k])
             rows = cursor.fetchall()
-        return [_retrieved(row) for row in rows]
+        # bm25() weighs terms by their frequency across the whole table, other users' chunks
+        # included; its value would tell a caller about documents it cannot see. Callers get
+        # the rank instead (1, 1/2, 1/3, ...): higher is better, and it depends on the order alone.
+        return [_retrieved(row, score=1.0 / rank) for rank, row in enumerate(rows, start=1)]
 
 
-def _retrieved(row: tuple) -> RetrievedChunk:
-    chunk_id, document_id, title, text, ordinal, score = row
+def _retrieved(row: tuple, *, score: float) -> RetrievedChunk:
+    chunk_id, document_id, title, text, ordinal, _ = row
     # SQLite stores the document's UUID as 32 hex digits.
     return RetrievedChunk(
-        chunk_id=chunk_id, document_id=uuid.UUID(document_id), title=title, text=text, ordinal=ordinal, score=float(score)
+        chunk_id=chunk_id, document_id=uuid.UUID(document_id), title=title, text=text, ordinal=ordinal, score=score
     )
