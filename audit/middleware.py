@@ -8,6 +8,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
 from audit.context import AuditContext, audit_scope
+from audit.flood import flood_count
 from audit.services import audit_entry_write, audit_fields
 from audit.spool import AuditUnavailable
 from ragsecure.errors import ServiceUnavailable, json_error_response
@@ -60,6 +61,16 @@ def _view_action(request: HttpRequest, view_func: Callable) -> tuple[str, bool]:
     return "http.request", False
 
 
+def _summarised_flood(request: HttpRequest, response: HttpResponse, context: AuditContext) -> bool:
+    """True when this is an anonymous request rejected by a per-IP limiter and it was counted into its minute's summary."""
+    verdict = context.detail.get("rate_limit")
+    if response.status_code != 429 or not isinstance(verdict, dict) or not str(verdict.get("scope", "")).startswith("ip:"):
+        return False
+    if _caller(request, context)["auth_kind"] != "anonymous":
+        return False
+    return flood_count(ip=client_ip(request), scope=verdict["scope"][3:])
+
+
 class AuditMiddleware:
     """Writes the request's entry after the response is built; answers 503 if the entry cannot be made durable."""
 
@@ -73,6 +84,8 @@ class AuditMiddleware:
         with audit_scope(context):
             response = self.get_response(request)
         duration_ms = (time.perf_counter() - started) * 1000
+        if _summarised_flood(request, response, context):
+            return response
         try:
             audit_entry_write(
                 audit_fields(

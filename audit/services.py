@@ -17,6 +17,7 @@ from django.utils.ipv6 import clean_ipv6_address
 from audit.chain import ChainWriter, audit_key, chain_reset, chain_writer, checkpoint_mac
 from audit.commit import committer
 from audit.context import AuditContext
+from audit.flood import floods_due
 from audit.models import AuditCheckpoint, AuditEntry
 from audit.sanitize import clean, clean_detail, clean_query_string, personal_digest
 from audit.spool import AuditUnavailable, spool_drain
@@ -124,7 +125,21 @@ def audit_entry_write(fields: dict[str, Any]) -> dict[str, Any]:
     _stream("entry", sealed)
     if writer.checkpoint_due():
         audit_checkpoint_write(writer=writer, key=key)
+        audit_floods_write()
     return sealed
+
+
+def audit_floods_write(*, now: float | None = None) -> int:
+    """Write the summary entries of flood minutes that have ended (one per IP per minute, with the count)."""
+    summaries = floods_due(now=now)
+    for summary in summaries:
+        audit_entry_write(
+            audit_fields(
+                action="flood.summary", outcome="throttled", auth_kind="anonymous", client_ip=summary["ip"], status=429,
+                detail={"scope": summary["scope"], "minute": summary["minute"], "rejected_requests": summary["count"]},
+            )
+        )
+    return len(summaries)
 
 
 def audit_checkpoint_write(*, writer: ChainWriter | None = None, key: bytes | None = None, kind: str = "checkpoint") -> dict | None:

@@ -1,0 +1,67 @@
+"""Flood summaries: anonymous requests that a per-IP limiter rejects are counted per IP and minute in Redis,
+and written as one entry per IP per minute with the count, so a flood cannot fill the database.
+
+Without Redis every rejected request is written individually (nothing is lost).
+"""
+
+import time
+from datetime import UTC, datetime
+
+from ragsecure.redis_gate import RedisUnavailable, redis_gate
+
+KEY_TTL_SECONDS = 24 * 3600
+
+
+def _key(ip: str, scope: str, minute: int) -> str:
+    return f"rs:{{ip:{ip}}}:audit-flood:{scope}:{minute}"
+
+
+def flood_count(*, ip: str, scope: str, now: float | None = None) -> bool:
+    """Count one rejected request toward its IP's minute summary; False when Redis cannot count it (write it instead)."""
+    minute = int((now if now is not None else time.time()) // 60)
+    key = _key(ip, scope, minute)
+
+    def count(client) -> None:
+        pipe = client.pipeline(transaction=True)
+        pipe.incr(key)
+        pipe.expire(key, KEY_TTL_SECONDS)
+        pipe.execute()
+
+    try:
+        redis_gate.run(count)
+    except RedisUnavailable:
+        return False
+    return True
+
+
+def floods_due(*, now: float | None = None, limit: int = 1000) -> list[dict]:
+    """Take (atomically, once across all processes) the counts of minutes that have ended."""
+    current = int((now if now is not None else time.time()) // 60)
+
+    def take(client) -> list[dict]:
+        summaries = []
+        for raw in client.scan_iter(match="rs:{ip:*}:audit-flood:*", count=1000):
+            key = raw.decode()
+            tag, _, rest = key.partition("}:audit-flood:")
+            scope, _, minute = rest.rpartition(":")
+            if not minute.isdigit() or int(minute) >= current:
+                continue
+            count = client.getdel(key)
+            if count is None:
+                continue  # another process took it
+            summaries.append(
+                {
+                    "ip": tag.removeprefix("rs:{ip:"),
+                    "scope": scope,
+                    "minute": datetime.fromtimestamp(int(minute) * 60, tz=UTC).isoformat(),
+                    "count": int(count),
+                }
+            )
+            if len(summaries) >= limit:
+                break
+        return summaries
+
+    try:
+        return redis_gate.run(take)
+    except RedisUnavailable:
+        return []

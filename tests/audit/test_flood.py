@@ -1,0 +1,67 @@
+"""A flood of anonymous requests rejected by the per-IP limiter becomes one entry per IP per minute, with its count."""
+
+import time
+
+import pytest
+
+from audit.models import AuditEntry
+from audit.chain import audit_key
+from audit.services import audit_floods_write
+from audit.verify import audit_log_verify
+from tests.conftest import assert_error
+
+pytestmark = [pytest.mark.redis, pytest.mark.database]
+TOKEN_URL = "/api/v1/auth/token/"
+
+
+@pytest.fixture
+def tight_ip_limit(settings):
+    settings.RAGSECURE = {**settings.RAGSECURE, "ANONYMOUS_RATES": {"auth": 2, "public": 2}}
+
+
+def _guess(api, ip: str):
+    return api.post(TOKEN_URL, {"username": "victim", "password": "guess-guess-guess"}, format="json", REMOTE_ADDR=ip)
+
+
+@pytest.mark.usefixtures("tight_ip_limit")
+def test_rejected_flood_is_summarised_per_ip_and_minute(api):
+    for _ in range(10):
+        _guess(api, "198.51.100.7")
+    for _ in range(4):
+        _guess(api, "198.51.100.8")
+
+    # The two admitted attempts of each IP are entries of their own; the rejections are not (yet).
+    assert AuditEntry.objects.filter(action="auth.token").count() == 4
+    assert_error(_guess(api, "198.51.100.7"), 429, "rate_limited")
+
+    written = audit_floods_write(now=time.time() + 120)
+
+    assert written == 2
+    summaries = {entry.client_ip: entry for entry in AuditEntry.objects.filter(action="flood.summary")}
+    assert summaries["198.51.100.7"].detail["rejected_requests"] == 9
+    assert summaries["198.51.100.8"].detail["rejected_requests"] == 2
+    assert summaries["198.51.100.7"].outcome == "throttled" and summaries["198.51.100.7"].status == 429
+    # Taken once: a second flush finds nothing more.
+    assert audit_floods_write(now=time.time() + 120) == 0
+    assert audit_log_verify(key=audit_key()).intact
+
+
+@pytest.mark.usefixtures("tight_ip_limit")
+def test_current_minute_is_not_summarised_early(api):
+    for _ in range(5):
+        _guess(api, "198.51.100.9")
+    assert audit_floods_write() == 0
+
+
+@pytest.mark.usefixtures("tight_ip_limit")
+def test_without_redis_every_rejection_is_written(api, settings):
+    from ragsecure.redis_gate import redis_gate
+    from ragsecure.settings.base import cache_settings
+
+    settings.REDIS_URL = ""
+    settings.CACHES = cache_settings("")
+    redis_gate.reset()
+    # Local mode: token endpoints work with in-process limits, and nothing can be summarised.
+    for _ in range(5):
+        _guess(api, "198.51.100.10")
+    assert AuditEntry.objects.filter(action="auth.token", client_ip="198.51.100.10").count() == 5
