@@ -4,8 +4,8 @@ import time
 
 import pytest
 
-from audit.models import AuditEntry
 from audit.chain import audit_key
+from audit.models import AuditEntry
 from audit.services import audit_floods_write
 from audit.verify import audit_log_verify
 from tests.conftest import assert_error
