@@ -6,10 +6,11 @@ and the fallback while Redis is down). Keys are shaped `rs:{<tag>}:<kind>`; ever
 key one script touches shares the hash tag, so the same code runs on Redis Cluster.
 """
 
+import itertools
 import math
+import os
 import threading
 import time
-import uuid
 from abc import ABC, abstractmethod
 from collections import deque
 from dataclasses import dataclass
@@ -24,19 +25,31 @@ local function slide(key, now, window, limit, member)
     local t = redis.call('TIME')
     now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
   end
-  redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
-  local count = redis.call('ZCARD', key)
+  -- Read the oldest entry first: trim only when it has left the window, and reuse it for the reset.
+  local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+  local count = 0
+  if oldest[2] then
+    if tonumber(oldest[2]) <= now - window then
+      redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
+      oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+    end
+    if oldest[2] then
+      count = redis.call('ZCARD', key)
+    end
+  end
   local allowed = 0
   if limit > 0 and count < limit then
     redis.call('ZADD', key, now, member)
     redis.call('PEXPIRE', key, window)
     count = count + 1
     allowed = 1
+    if not oldest[2] then
+      oldest = {member, now}
+    end
   end
   local reset = window
-  local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
   if oldest[2] then
-    reset = tonumber(oldest[2]) + window - now
+    reset = math.max(0, tonumber(oldest[2]) + window - now)
   end
   return {allowed, math.max(0, limit - count), reset}
 end
@@ -45,6 +58,24 @@ end
 SLIDING_LOG_LUA = SLIDE_LUA_FUNCTION + """
 return slide(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4])
 """
+
+
+class _Members:
+    """Unique log members, cheaper than a UUID each: a random per-process prefix and a counter (renewed in forked children)."""
+
+    def __init__(self) -> None:
+        self._renew()
+        os.register_at_fork(after_in_child=self._renew)
+
+    def _renew(self) -> None:
+        self._prefix = os.urandom(6).hex()
+        self._counter = itertools.count()
+
+    def next(self) -> str:
+        return f"{self._prefix}{next(self._counter):x}"
+
+
+log_members = _Members()
 
 
 @dataclass(frozen=True)
@@ -95,8 +126,7 @@ class RedisRateLimiter(RateLimiter):
         return script
 
     def hit(self, key: str, *, limit: int, window_seconds: int, now_ms: int | None = None) -> RateDecision:
-        member = uuid.uuid4().hex
-        args = ["" if now_ms is None else now_ms, window_seconds * 1000, limit, member]
+        args = ["" if now_ms is None else now_ms, window_seconds * 1000, limit, log_members.next()]
         result = redis_gate.run(lambda client: self._script(client)(keys=[key], args=args, client=client))
         return RateDecision.from_script(result, limit)
 

@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.ratelimit import SLIDE_LUA_FUNCTION, RateDecision, local_limiter, redis_limiter, user_rate_key
+from accounts.ratelimit import SLIDE_LUA_FUNCTION, RateDecision, local_limiter, log_members, redis_limiter, user_rate_key
 from ragsecure.conf import ragsecure_settings
 from ragsecure.redis_gate import RedisUnavailable, redis_gate
 
@@ -252,7 +252,7 @@ def _check_with_cache(client, user_id: int, jti: str, family_id: str, count_requ
     _sync_dirty_users(client)
     keys = [warm_key(user_id), jti_key(user_id, jti), family_key(user_id, family_id), state_key(user_id), version_key(user_id)]
     if count_request:
-        result = _hot_script(client)(keys=[*keys, user_rate_key(user_id)], args=["", 60_000, uuid.uuid4().hex], client=client)
+        result = _hot_script(client)(keys=[*keys, user_rate_key(user_id)], args=["", 60_000, log_members.next()], client=client)
         warm, jti_hit, family_hit, raw_state, version = result[:5]
         rate = RateDecision.from_script(result[5:8], 0) if len(result) > 5 else None
     else:

@@ -7,6 +7,8 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from django.conf import settings
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 from redis import Redis
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -26,11 +28,24 @@ def redis_configured() -> bool:
     return bool(getattr(settings, "REDIS_URL", "")) and settings.CACHES["default"]["BACKEND"].startswith("django_redis")
 
 
-def redis_client() -> Redis:
-    """The shared Redis client of the default cache (its pool and short socket timeouts)."""
-    from django_redis import get_redis_connection
+_client: Redis | None = None
 
-    return get_redis_connection("default")
+
+def redis_client() -> Redis:
+    """The shared Redis client of the default cache (its pool and short socket timeouts), looked up once per settings."""
+    global _client
+    if _client is None:
+        from django_redis import get_redis_connection
+
+        _client = get_redis_connection("default")
+    return _client
+
+
+@receiver(setting_changed)
+def _forget_client(*, setting: str, **kwargs) -> None:
+    global _client
+    if setting in ("CACHES", "REDIS_URL"):
+        _client = None
 
 
 class RedisGate:
