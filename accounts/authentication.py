@@ -89,7 +89,11 @@ class BearerTokenAuthentication(JWTAuthentication):
         """Return the principal; raise TokenRevoked when the token, its family or all the user's tokens
         were revoked, or the user is gone or inactive."""
         check = access_token_check(
-            user_id=validated_token.user_id, jti=validated_token["jti"], family_id=validated_token["fam"], count_request=True
+            user_id=validated_token.user_id,
+            jti=validated_token["jti"],
+            family_id=validated_token["fam"],
+            count_request=True,
+            token_generation=validated_token["gen"],
         )
         state = check.state
         if (

@@ -32,7 +32,7 @@ local mine = redis.call('INCR', KEYS[3])
 if mine == 1 then redis.call('EXPIRE', KEYS[3], ARGV[4]) end
 local all = redis.call('INCR', KEYS[2])
 if all == 1 then redis.call('EXPIRE', KEYS[2], ARGV[5]) end
-local over = mine - tonumber(ARGV[1])
+local over = mine - tonumber(ARGV[1]) + 1
 if over > 0 then
   local cooloff = math.min(tonumber(ARGV[3]), tonumber(ARGV[2]) * 2 ^ (over - 1))
   redis.call('SET', KEYS[1], '1', 'EX', math.floor(cooloff))
@@ -100,11 +100,14 @@ class _LocalLockout:
     def fail(self, keys: dict, config: dict) -> int:
         now = time.monotonic()
         with self.lock:
+            if len(self.expiring) > 10_000:  # bounded memory under username/IP spraying
+                for key in [key for key, (_, expires) in self.expiring.items() if expires <= now]:
+                    del self.expiring[key]
             mine, until = self._get(keys["mine"], now)
             self.expiring[keys["mine"]] = (mine + 1, until or now + config["WINDOW"])
             every, until = self._get(keys["failures"], now)
             self.expiring[keys["failures"]] = (every + 1, until or now + config["GLOBAL_WINDOW"])
-            over = mine + 1 - config["FREE_FAILURES"]
+            over = mine + 2 - config["FREE_FAILURES"]
             if over <= 0:
                 return 0
             cooloff = int(min(config["MAX_COOLOFF"], config["BASE_COOLOFF"] * 2 ** (over - 1)))

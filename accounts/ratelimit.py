@@ -150,14 +150,24 @@ def _server_ms(client) -> int:
 class LocalRateLimiter(RateLimiter):
     """The same sliding log in process memory: exact for one worker."""
 
+    SWEEP_EVERY = 10_000  # hits between sweeps of logs nobody touched again (bounded memory under key spraying)
+
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._logs: dict[str, deque[int]] = {}
+        self._hits = 0
+
+    def _sweep(self, now: int, window: int) -> None:
+        for key in [key for key, log in self._logs.items() if not log or log[-1] <= now - window]:
+            del self._logs[key]
 
     def hit(self, key: str, *, limit: int, window_seconds: int, now_ms: int | None = None) -> RateDecision:
         now = now_ms if now_ms is not None else int(time.time() * 1000)
         window = window_seconds * 1000
         with self._lock:
+            self._hits += 1
+            if self._hits % self.SWEEP_EVERY == 0:
+                self._sweep(now, window)
             log = self._logs.setdefault(key, deque())
             while log and log[0] <= now - window:
                 log.popleft()

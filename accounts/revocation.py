@@ -203,9 +203,11 @@ def mark_user_dirty(user_id: int) -> None:
 
 
 # The whole authenticated hot path in one script: revocation markers, cached state and its
-# version, and — when the state is fresh and nothing is revoked — the request counted
-# against the tier's per-minute limit (which the state entry carries as `rpm`).
-# KEYS: warm, jti, family, state, version, request log. ARGV: now_ms ('' = server time), window_ms, member.
+# version, and — when the state is fresh, the user active, the token's generation current and
+# nothing revoked — the request counted against the tier's per-minute limit (the state entry
+# carries `rpm`, `active` and `gen` at its top level for this). A refused token never uses up
+# its user's allowance.
+# KEYS: warm, jti, family, state, version, request log. ARGV: now_ms ('' = server time), window_ms, member, token generation.
 HOT_PATH_LUA = SLIDE_LUA_FUNCTION + """
 local warm = redis.call('GET', KEYS[1])
 local jti = redis.call('GET', KEYS[2])
@@ -215,7 +217,8 @@ local version = redis.call('GET', KEYS[5])
 local result = {warm or false, jti or false, family or false, state or false, version or false}
 if warm and not jti and not family and state then
   local ok, entry = pcall(cjson.decode, state)
-  if ok and type(entry) == 'table' and tonumber(entry['ver']) == tonumber(version or '0') then
+  if ok and type(entry) == 'table' and tonumber(entry['ver']) == tonumber(version or '0')
+     and entry['active'] == true and tonumber(entry['gen']) == tonumber(ARGV[4]) then
     local decision = slide(KEYS[6], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(entry['rpm']) or 0, ARGV[3])
     result[6], result[7], result[8] = decision[1], decision[2], decision[3]
   end
@@ -232,27 +235,37 @@ def _hot_script(client):
     return script
 
 
-def access_token_check(*, user_id: int, jti: str, family_id: str, count_request: bool = False) -> TokenCheck:
+def access_token_check(
+    *, user_id: int, jti: str, family_id: str, count_request: bool = False, token_generation: int | None = None
+) -> TokenCheck:
     """The user's state, whether the token is revoked and, if `count_request`, the rate decision for this request.
 
     One Redis round trip when the cache is warm; the database and per-process limits when Redis cannot answer.
     """
     try:
-        return redis_gate.run(lambda client: _check_with_cache(client, user_id, jti, family_id, count_request))
+        return redis_gate.run(lambda client: _check_with_cache(client, user_id, jti, family_id, count_request, token_generation))
     except RedisUnavailable:
         state = user_state_from_db(user_id)
         revoked = revoked_in_db(jti=jti, family_id=family_id)
         rate = None
-        if count_request and state is not None and not revoked:
+        if count_request and _countable(state, revoked, token_generation):
             rate = local_limiter.hit(user_rate_key(user_id), limit=state.requests_per_minute, window_seconds=60)
         return TokenCheck(state, revoked, rate)
 
 
-def _check_with_cache(client, user_id: int, jti: str, family_id: str, count_request: bool) -> TokenCheck:
+def _countable(state: UserState | None, revoked: bool, token_generation: int | None) -> bool:
+    """Only a request its token check will accept counts against the user's limit."""
+    return state is not None and not revoked and state.is_active and state.token_generation == token_generation
+
+
+def _check_with_cache(
+    client, user_id: int, jti: str, family_id: str, count_request: bool, token_generation: int | None
+) -> TokenCheck:
     _sync_dirty_users(client)
     keys = [warm_key(user_id), jti_key(user_id, jti), family_key(user_id, family_id), state_key(user_id), version_key(user_id)]
     if count_request:
-        result = _hot_script(client)(keys=[*keys, user_rate_key(user_id)], args=["", 60_000, log_members.next()], client=client)
+        args = ["", 60_000, log_members.next(), -1 if token_generation is None else token_generation]
+        result = _hot_script(client)(keys=[*keys, user_rate_key(user_id)], args=args, client=client)
         warm, jti_hit, family_hit, raw_state, version = result[:5]
         rate = RateDecision.from_script(result[5:8], 0) if len(result) > 5 else None
     else:
@@ -270,11 +283,19 @@ def _check_with_cache(client, user_id: int, jti: str, family_id: str, count_requ
         # commits in between bumps the version and outdates this entry.
         state = user_state_from_db(user_id)
         if state is not None:
-            entry = json.dumps({"ver": version, "rpm": state.requests_per_minute, "state": state.to_json()})
+            entry = json.dumps(
+                {
+                    "ver": version,
+                    "rpm": state.requests_per_minute,
+                    "active": state.is_active,
+                    "gen": state.token_generation,
+                    "state": state.to_json(),
+                }
+            )
             client.set(state_key(user_id), entry, ex=int(ragsecure_settings.USER_STATE_CACHE_TTL))
     if rate is not None and state is not None:
         rate = RateDecision(rate.allowed, state.requests_per_minute, rate.remaining, rate.reset_seconds)
-    elif count_request and state is not None and not revoked:
+    elif count_request and _countable(state, revoked, token_generation):
         # Cold path (state just loaded, or a revocation marker missing): count in a second call.
         rate = redis_limiter.hit(user_rate_key(user_id), limit=state.requests_per_minute, window_seconds=60)
     return TokenCheck(state, revoked, rate)

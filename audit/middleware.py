@@ -66,6 +66,8 @@ def _summarised_flood(request: HttpRequest, response: HttpResponse, context: Aud
     verdict = context.detail.get("rate_limit")
     if response.status_code != 429 or not isinstance(verdict, dict) or not str(verdict.get("scope", "")).startswith("ip:"):
         return False
+    if verdict.get("allowed") is not False:
+        return False  # a 429 for another reason (a sign-in lockout) keeps its own entry
     if _caller(request, context)["auth_kind"] != "anonymous":
         return False
     return flood_count(ip=client_ip(request), scope=verdict["scope"][3:])

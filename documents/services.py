@@ -11,7 +11,6 @@ from documents.chunking import chunk_text
 from documents.models import Chunk, Document, ScreeningStatus
 from documents.retrieval import get_retriever
 from documents.text import token_count
-from ragsecure.conf import ragsecure_settings
 from ragsecure.errors import BudgetExceeded, ServiceUnavailable
 
 
@@ -69,14 +68,18 @@ def query_answer(*, user_id: int, tier, query: str, top_k: int) -> Answer:
     audit_verdict("retrieval", {"documents": documents, "chunks": [chunk.chunk_id for chunk in chunks]})
     # Reserve the most this answer can cost before asking for it, settle the actual cost after:
     # concurrent queries can never spend past the day's budget.
-    reserved = token_count(query) + sum(chunk_tokens(chunk) for chunk in chunks) + int(ragsecure_settings.LLM_MAX_COMPLETION_TOKENS)
+    try:
+        answerer = get_answerer()
+    except AnswererUnavailable:
+        raise ServiceUnavailable("The answering service is unavailable; retry later.") from None
+    reserved = answerer.cost_bound(query=query, chunks=chunks)
     limit = tier.llm_tokens_per_day if tier else 0
     reservation = budget_consume(user_id=user_id, kind="llm_tokens", amount=reserved, limit=limit, window_seconds=86400)
     if not reservation.allowed:
         audit_verdict("llm_tokens", {"reserved": reserved, "used": reservation.used, "limit": limit, "allowed": False})
         raise BudgetExceeded(headers={"Retry-After": str(reservation.retry_after)})
     try:
-        answer = get_answerer().answer(query=query, chunks=chunks)
+        answer = answerer.answer(query=query, chunks=chunks)
     except AnswererUnavailable as exc:
         budget_settle(user_id=user_id, kind="llm_tokens", delta=-reserved, window_seconds=86400)
         audit_verdict("answerer", {"error": str(exc)[:200]})
@@ -85,7 +88,3 @@ def query_answer(*, user_id: int, tier, query: str, top_k: int) -> Answer:
     budget_settle(user_id=user_id, kind="llm_tokens", delta=spent - reserved, window_seconds=86400)
     audit_verdict("llm_tokens", {"reserved": reserved, "spent": spent, "limit": limit, "allowed": True})
     return answer
-
-
-def chunk_tokens(chunk) -> int:
-    return token_count(chunk.text)

@@ -52,7 +52,7 @@ DEFAULTS: dict[str, Any] = {
     "LLM_RETRY_BACKOFF_SECONDS": 0.5,  # base of the exponential backoff
     "LLM_RETRY_MAX_WAIT_SECONDS": 8.0,  # cap on one wait; a longer Retry-After means give up
     "LLM_MAX_RESPONSE_BYTES": 1_000_000,
-    "LLM_MAX_COMPLETION_TOKENS": 1024,  # sent as max_tokens; 0 leaves it out
+    "LLM_MAX_COMPLETION_TOKENS": 1024,  # sent as max_tokens (0: 4096); bounds what one answer can cost
 }
 
 

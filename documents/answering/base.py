@@ -5,6 +5,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 
 from documents.retrieval.base import RetrievedChunk
+from documents.text import token_count
 from ragsecure.conf import ragsecure_settings
 
 
@@ -34,6 +35,14 @@ class Answerer(ABC):
     @abstractmethod
     def answer(self, *, query: str, chunks: list[RetrievedChunk]) -> Answer:
         """Answer `query` from `chunks` (which may be empty); raise AnswererUnavailable on backend failure."""
+
+    def cost_bound(self, *, query: str, chunks: list[RetrievedChunk]) -> int:
+        """The most tokens answering can cost (reserved from the caller's budget before answering).
+
+        Extractive answers quote at most the retrieved text, plus a short fixed reply.
+        """
+        prompt = token_count(query) + sum(token_count(chunk.text) for chunk in chunks)
+        return prompt + sum(token_count(chunk.text) for chunk in chunks) + 32
 
 
 def get_answerer() -> Answerer:

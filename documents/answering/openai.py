@@ -3,6 +3,7 @@
 import email.utils
 import json
 import logging
+import math
 import random
 import re
 import time
@@ -34,6 +35,14 @@ _BRACKET_CITATION = re.compile(r"\[\s*(\d{1,4}(?:\s*[,;]\s*\d{1,4})*)\s*\]")
 _WORD_CITATION = re.compile(r"\b(?:passages?|id\s*=)\s*(\d{1,4}(?:\s*(?:,|and|&)\s*\d{1,4})*)", re.IGNORECASE)
 _NUMBER = re.compile(r"\d+")
 _HEADER_SAFE_KEY = re.compile(r"^[\x21-\x7e]+$")
+
+
+PROMPT_TOKEN_MARGIN = 1.3  # model tokenizers split text finer than token_count() does
+DEFAULT_COMPLETION_CAP = 4096
+
+
+def _completion_cap(config: "_Config") -> int:
+    return config.max_completion_tokens if config.max_completion_tokens > 0 else DEFAULT_COMPLETION_CAP
 
 
 def _setting(name: str) -> Any:
@@ -163,9 +172,8 @@ class OpenAICompatibleAnswerer(Answerer):
         config = _Config.current()
         key = _api_key()
         messages = build_messages(query, chunks, self.canary)
-        payload: dict[str, Any] = {"model": config.model, "messages": messages}
-        if config.max_completion_tokens > 0:
-            payload["max_tokens"] = config.max_completion_tokens
+        # Always capped: the cap is what lets a budget reserve the answer's cost up front.
+        payload: dict[str, Any] = {"model": config.model, "messages": messages, "max_tokens": _completion_cap(config)}
         body = self._complete(config, key, payload)
         text, prompt_tokens, completion_tokens = self._read(body, messages)
         return Answer(
@@ -174,6 +182,14 @@ class OpenAICompatibleAnswerer(Answerer):
             prompt_tokens=prompt_tokens,
             completion_tokens=completion_tokens,
         )
+
+    def cost_bound(self, *, query: str, chunks: list[RetrievedChunk]) -> int:
+        """Prompt tokens of the messages actually sent (with a margin for the model's own tokenizer) plus the completion cap."""
+        if not chunks:
+            return token_count(query) + token_count(NO_ANSWER)
+        messages = build_messages(query, chunks, self.canary)
+        prompt = sum(token_count(message["content"]) for message in messages)
+        return math.ceil(prompt * PROMPT_TOKEN_MARGIN) + 16 * len(messages) + _completion_cap(_Config.current())
 
     # --- transport -------------------------------------------------------------------------
 
