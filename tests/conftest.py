@@ -9,6 +9,7 @@ from rest_framework.test import APIClient
 from accounts import defaults
 from accounts.keyring import key_ring_store, rotated_key_ring
 from accounts.models import Scope, Tier, User
+from audit import chain as audit_chain
 from ragsecure.redis_gate import redis_configured, redis_gate
 from ragsecure.secrets import secrets_provider
 
@@ -34,7 +35,9 @@ def audited_requests(db):
 
 @pytest.fixture(autouse=True)
 def clean_state():
-    """Each test starts with an empty Redis database, a closed circuit breaker and fresh cached secrets."""
+    """Each test starts with an empty Redis database, a closed circuit breaker, fresh cached secrets and a new audit
+    chain (the previous test's entries were rolled back with its transaction)."""
+    audit_chain._writer = None
     redis_gate.reset()
     secrets_provider().invalidate()
     if redis_configured():
