@@ -144,8 +144,16 @@ def audit_count(env: dict) -> int:
     return int(manage(env, "shell", "--no-imports", "-c", code).strip())
 
 
+def flush_redis(url: str) -> None:
+    """Each run starts with empty rate-limit logs (the previous run's requests would still be in the window)."""
+    import redis
+
+    redis.Redis.from_url(url).flushdb()
+
+
 def run(env: dict, settings_module: str, args, label: str) -> dict:
     env = {**env, "DJANGO_SETTINGS_MODULE": settings_module}
+    flush_redis(env["REDIS_URL"])
     port = free_port()
     server = serve(env, port, args.workers, args.threads)
     try:

@@ -76,7 +76,10 @@ DATABASES = {"default": env.db_url("DATABASE_URL", default=f"sqlite:///{VAR_DIR 
 
 
 def tune_database(database: dict) -> dict:
-    """Apply the engine options ragsecure relies on (SQLite write locking, timeouts)."""
+    """Apply the engine options ragsecure relies on (persistent connections, SQLite write locking, timeouts)."""
+    # Every request writes its audit entry: a connection per request would cost more than the write.
+    database.setdefault("CONN_MAX_AGE", env.int("DJANGO_CONN_MAX_AGE", default=60))
+    database.setdefault("CONN_HEALTH_CHECKS", True)
     if database["ENGINE"] == "django.db.backends.sqlite3":
         options = database.setdefault("OPTIONS", {})
         # IMMEDIATE takes the write lock at BEGIN, so concurrent writers queue
@@ -113,7 +116,7 @@ def cache_settings(redis_url: str) -> dict:
                 "CLIENT_CLASS": "django_redis.client.DefaultClient",
                 # Tens of milliseconds: a dead Redis must not stall requests.
                 "SOCKET_CONNECT_TIMEOUT": 0.05,
-                "SOCKET_TIMEOUT": 0.05,
+                "SOCKET_TIMEOUT": 0.08,
                 "CONNECTION_POOL_KWARGS": {"max_connections": 64, "retry_on_timeout": False},
             },
         }
