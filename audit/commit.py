@@ -95,7 +95,8 @@ def _insert(entries: list[dict[str, Any]]) -> None:
     columns = ", ".join(quote(field.column) for field in fields)
     row = "(" + ", ".join(["%s"] * len(fields)) + ")"
     params = [field.get_db_prep_save(entry[field.attname], connection) for entry in entries for field in fields]
-    sql = f"INSERT INTO {quote(AuditEntry._meta.db_table)} ({columns}) VALUES {', '.join([row] * len(entries))}"
+    # Only the model's own quoted identifiers are formatted in; every value is a bound parameter.
+    sql = f"INSERT INTO {quote(AuditEntry._meta.db_table)} ({columns}) VALUES {', '.join([row] * len(entries))}"  # noqa: S608
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
 
