@@ -70,18 +70,20 @@ def obtain(port: int, username: str, scopes: list[str] | None = None) -> str:
     return json.loads(payload)["access"]
 
 
-def build_mix(port: int) -> list[tuple[str, str, dict, int]]:
-    """(method, path, headers, expected status) — one cycle of the request mix."""
+def build_mix(port: int) -> list[tuple[str, str, dict, set[int]]]:
+    """(method, path, headers, expected statuses) — one cycle of the request mix: 200, 401, 403, 404 and 429."""
     full = obtain(port, "bench-a")
     narrow = obtain(port, "bench-b", scopes=[])
+    throttled = obtain(port, "bench-c")
     bearer = {"Authorization": f"Bearer {full}"}
     return [
-        ("GET", "/api/v1/auth/me/", bearer, 200),
-        ("GET", "/api/v1/auth/me/", {"Authorization": f"Bearer {narrow}"}, 200),
-        ("GET", "/healthz", {}, 200),
-        ("GET", "/api/v1/auth/me/", {"Authorization": "Bearer not-a-token"}, 401),
-        ("GET", "/api/v1/auth/me/", {}, 401),
-        ("GET", "/api/v1/no-such-endpoint/", bearer, 404),
+        ("GET", "/api/v1/auth/me/", bearer, {200}),
+        ("GET", "/healthz", {}, {200}),
+        ("GET", "/api/v1/documents/", {"Authorization": f"Bearer {narrow}"}, {403}),
+        ("GET", "/api/v1/auth/me/", {"Authorization": f"Bearer {throttled}"}, {200, 429}),
+        ("GET", "/api/v1/auth/me/", {"Authorization": "Bearer not-a-token"}, {401}),
+        ("GET", "/api/v1/auth/me/", {}, {401}),
+        ("GET", "/api/v1/no-such-endpoint/", bearer, {404}),
     ]
 
 
@@ -92,7 +94,7 @@ def worker(port: int, mix: list, count: int, offset: int, results) -> None:
         method, path, headers, expected = mix[(index + offset) % len(mix)]
         status, _ = request(port, method, path, headers)
         statuses[status] = statuses.get(status, 0) + 1
-        mismatches += status != expected
+        mismatches += status not in expected
     results.put((statuses, mismatches))
 
 
@@ -196,8 +198,14 @@ def main() -> int:
     manage(env, "migrate", "--noinput", "-v", "0")
     manage(env, "flush", "--noinput")
     manage(env, "bootstrap")
-    for name in ("bench-a", "bench-b"):
-        manage({**env, "RAGSECURE_PASSWORD": PASSWORD}, "create_api_user", name, "--tier", "enterprise", "--scope", "query:read")
+    for name in ("bench-a", "bench-b", "bench-c"):
+        scopes = ["--scope", "query:read", "--scope", "documents:read"]
+        manage({**env, "RAGSECURE_PASSWORD": PASSWORD}, "create_api_user", name, "--tier", "enterprise", *scopes)
+    # bench-c's tier admits 5 requests a minute: most of its requests are refused with 429.
+    code = "from accounts.models import Tier, User; t = Tier.objects.create(name='bench-throttled', requests_per_minute=5, " \
+        "llm_tokens_per_day=1000, max_top_k=5, max_document_bytes=1000, retrieved_bytes_per_hour=1000); " \
+        "User.objects.filter(username='bench-c').update(tier=t)"
+    manage(env, "shell", "--no-imports", "-c", code)
     print(f"PostgreSQL, gunicorn {args.workers} workers x {args.threads} threads (gthread), {args.clients} concurrent clients, "
           f"{os.cpu_count()} cores")
     off = run(env, "bench.settings_audit_off", args, "audit off")

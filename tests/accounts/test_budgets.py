@@ -11,6 +11,7 @@ from accounts import budgets
 from accounts.budgets import LocalBudgets, budget_consume, budget_key, budget_used
 from ragsecure.redis_gate import redis_configured, redis_gate
 from ragsecure.settings.base import cache_settings
+from tests.threads import run_threads
 
 HOUR = 3600
 DAY = 86400
@@ -170,22 +171,6 @@ class BudgetContract:
         assert used(user_id=98) == total
 
 
-def run_threads(worker, count: int) -> None:
-    errors: list[BaseException] = []
-
-    def guarded(index: int) -> None:
-        try:
-            worker(index)
-        except BaseException as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
-
-    pool = [threading.Thread(target=guarded, args=(index,)) for index in range(count)]
-    for thread in pool:
-        thread.start()
-    for thread in pool:
-        thread.join(timeout=60)
-    assert not errors, errors
-    assert not any(thread.is_alive() for thread in pool)
 
 
 @pytest.mark.redis

@@ -26,6 +26,7 @@ from accounts.ratelimit import (
 from ragsecure.redis_gate import redis_configured, redis_gate
 from ragsecure.settings.base import cache_settings
 from tests.services import _answers, start_redis_server
+from tests.threads import run_threads
 
 WINDOW = 60
 WINDOW_MS = WINDOW * 1000
@@ -55,22 +56,6 @@ def patient_cache_settings(url: str) -> dict:
     return cache_settings(f"{url}{separator}socket_timeout=2&socket_connect_timeout=2")
 
 
-def run_threads(worker, count: int) -> None:
-    errors: list[BaseException] = []
-
-    def guarded(index: int) -> None:
-        try:
-            worker(index)
-        except BaseException as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
-
-    pool = [threading.Thread(target=guarded, args=(index,)) for index in range(count)]
-    for thread in pool:
-        thread.start()
-    for thread in pool:
-        thread.join(timeout=60)
-    assert not errors, errors
-    assert not any(thread.is_alive() for thread in pool)
 
 
 class RateLimiterContract:

@@ -35,6 +35,7 @@ from tests.accounts.test_ratelimit import patient_cache_settings
 from tests.conftest import PASSWORD, assert_error, bearer, obtain
 from tests.documents import fake_llm as fake
 from tests.services import start_redis_server
+from tests.threads import run_threads
 
 pytestmark = [pytest.mark.redis, pytest.mark.database]
 
@@ -757,20 +758,3 @@ def test_redis_stopped_other_endpoints_still_answer(api, user, tiers, stoppable_
         assert rate_headers(responses[name])[0] == 100
     assert "forty-two" in responses["query"].json()["answer"]
 
-
-def run_threads(worker, count: int) -> None:
-    errors: list[BaseException] = []
-
-    def guarded(index: int) -> None:
-        try:
-            worker(index)
-        except BaseException as exc:  # noqa: BLE001 - reported below
-            errors.append(exc)
-
-    pool = [threading.Thread(target=guarded, args=(index,)) for index in range(count)]
-    for thread in pool:
-        thread.start()
-    for thread in pool:
-        thread.join(timeout=120)
-    assert not errors, errors
-    assert not any(thread.is_alive() for thread in pool)

@@ -21,7 +21,6 @@ from rest_framework.views import APIView
 
 from accounts.models import User
 from accounts.tokens import AccessToken
-from audit import chain
 from audit.models import AuditCheckpoint, AuditEntry
 from audit.services import audit_checkpoint_write, audit_entry_write, audit_fields
 from ragsecure.urls import urlpatterns as project_urlpatterns
@@ -71,13 +70,6 @@ SCOPED = "/api/v1/test/audit/scoped/"
 # ---------------------------------------------------------------------------
 # Fixtures
 # ---------------------------------------------------------------------------
-
-
-@pytest.fixture(autouse=True)
-def fresh_audit_log(settings, tmp_path, monkeypatch):
-    """Each test starts a chain of its own, with its stream (and signed checkpoints) in a private directory."""
-    settings.RAGSECURE = {**settings.RAGSECURE, "AUDIT_DIR": str(tmp_path)}
-    monkeypatch.setattr(chain, "_writer", None)
 
 
 @pytest.fixture

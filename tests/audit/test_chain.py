@@ -17,13 +17,6 @@ from audit.stream import stream_path
 from audit.verify import audit_log_verify
 
 
-@pytest.fixture(autouse=True)
-def fresh_audit(settings, tmp_path, monkeypatch):
-    """A fresh chain writer and a private audit directory (stream and spool) for each test."""
-    settings.RAGSECURE = {**settings.RAGSECURE, "AUDIT_DIR": str(tmp_path / "audit")}
-    monkeypatch.setattr(chain, "_writer", None)
-
-
 @pytest.fixture
 def checkpoint_every(settings):
     """Checkpoint every 3 entries (the setting, read by the writer the test creates)."""

@@ -13,7 +13,6 @@ from django.test import Client
 from django.utils import timezone
 
 from accounts.models import User
-from audit import chain
 from audit.chain import ChainWriter, audit_key
 from audit.export import export_csv, export_jsonl, spreadsheet_safe
 from audit.models import AuditEntry
@@ -46,12 +45,6 @@ COLUMNS = [
     "seq",
     "mac",
 ]
-
-
-@pytest.fixture(autouse=True)
-def fresh_audit_log(settings, tmp_path, monkeypatch):
-    settings.RAGSECURE = {**settings.RAGSECURE, "AUDIT_DIR": str(tmp_path)}
-    monkeypatch.setattr(chain, "_writer", None)
 
 
 def write(**fields) -> AuditEntry:

@@ -10,7 +10,7 @@ import pytest
 from django.core.management import call_command
 from django.db import connection
 
-from audit import chain, spool
+from audit import spool
 from audit.chain import audit_key
 from audit.models import AuditEntry
 from audit.services import audit_entry_write, audit_fields
@@ -20,13 +20,6 @@ from audit.verify import audit_log_verify
 from tests.conftest import assert_error
 
 pytestmark = pytest.mark.database
-
-
-@pytest.fixture(autouse=True)
-def fresh_audit(settings, tmp_path, monkeypatch):
-    """A fresh chain writer and a private audit directory (stream and spool) for each test."""
-    settings.RAGSECURE = {**settings.RAGSECURE, "AUDIT_DIR": str(tmp_path / "audit")}
-    monkeypatch.setattr(chain, "_writer", None)
 
 
 @contextmanager

@@ -22,13 +22,6 @@ from tests.conftest import PASSWORD, bearer, obtain
 pytestmark = pytest.mark.database
 
 
-@pytest.fixture(autouse=True)
-def fresh_audit(settings, tmp_path, monkeypatch):
-    """A fresh chain writer and a private audit directory (stream and spool) for each test."""
-    settings.RAGSECURE = {**settings.RAGSECURE, "AUDIT_DIR": str(tmp_path / "audit")}
-    monkeypatch.setattr(chain, "_writer", None)
-
-
 @pytest.fixture
 def checkpoint_every(settings):
     settings.RAGSECURE = {**settings.RAGSECURE, "AUDIT_CHECKPOINT_EVERY": 3}
