@@ -201,10 +201,14 @@ def main() -> int:
     for name in ("bench-a", "bench-b", "bench-c"):
         scopes = ["--scope", "query:read", "--scope", "documents:read"]
         manage({**env, "RAGSECURE_PASSWORD": PASSWORD}, "create_api_user", name, "--tier", "enterprise", *scopes)
-    # bench-c's tier admits 5 requests a minute: most of its requests are refused with 429.
-    code = "from accounts.models import Tier, User; t = Tier.objects.create(name='bench-throttled', requests_per_minute=5, " \
-        "llm_tokens_per_day=1000, max_top_k=5, max_document_bytes=1000, retrieved_bytes_per_hour=1000); " \
-        "User.objects.filter(username='bench-c').update(tier=t)"
+    # bench-a and bench-b are never throttled; bench-c's tier admits 5 requests a minute, so most of its get 429.
+    code = (
+        "from accounts.models import Tier, User; limits = dict(llm_tokens_per_day=1000, max_top_k=5, max_document_bytes=1000, "
+        "retrieved_bytes_per_hour=1000); open_tier = Tier.objects.create(name='bench-open', requests_per_minute=10**9, **limits); "
+        "tight = Tier.objects.create(name='bench-throttled', requests_per_minute=5, **limits); "
+        "User.objects.filter(username__in=['bench-a', 'bench-b']).update(tier=open_tier); "
+        "User.objects.filter(username='bench-c').update(tier=tight)"
+    )
     manage(env, "shell", "--no-imports", "-c", code)
     print(f"PostgreSQL, gunicorn {args.workers} workers x {args.threads} threads (gthread), {args.clients} concurrent clients, "
           f"{os.cpu_count()} cores")
