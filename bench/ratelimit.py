@@ -173,10 +173,11 @@ def throughput(args, counter: SentCounter) -> tuple[Loop, Loop, bool]:
     hot_keys = [revocation.warm_key(user), revocation.jti_key(user, "j"), revocation.family_key(user, "f"),
                 revocation.state_key(user), revocation.version_key(user), f"rs:{{u:{user}}}:rl:requests"]
     client.set(hot_keys[0], b"1")
-    client.set(hot_keys[3], json.dumps({"ver": 0, "rpm": never, "state": "{}"}))
+    # The state entry as the product writes it: an active user at token generation 0.
+    client.set(hot_keys[3], json.dumps({"ver": 0, "rpm": never, "active": True, "gen": 0, "state": "{}"}))
 
     def hot() -> list:
-        hot_args = ["", window_ms, uuid.uuid4().hex]
+        hot_args = ["", window_ms, uuid.uuid4().hex, 0]
         return redis_gate.run(lambda c: revocation._hot_script(c)(keys=hot_keys, args=hot_args, client=c))
 
     sliding_sha = redis_limiter._script(client).sha
