@@ -42,9 +42,18 @@ def query_terms(text: str) -> list[str]:
 class Retriever(ABC):
     """Searches one owner's retrievable chunks; the owner filter is part of the engine query."""
 
-    @abstractmethod
     def search(self, *, owner_id: int, query: str, top_k: int) -> list[RetrievedChunk]:
-        """The best `top_k` chunks for `query` among `owner_id`'s retrievable chunks, best first."""
+        """The best `top_k` chunks for `query` among `owner_id`'s retrievable chunks, best first; [] when the query has no terms."""
+        if top_k < 1:
+            raise ValueError("top_k must be at least 1")  # engines read LIMIT -1 as "no limit"
+        terms = query_terms(query)
+        if not terms:
+            return []
+        return self._search(owner_id=owner_id, terms=terms, top_k=top_k)
+
+    @abstractmethod
+    def _search(self, *, owner_id: int, terms: list[str], top_k: int) -> list[RetrievedChunk]:
+        """The engine query for non-empty `terms` (plain words from query_terms()), owner filter included."""
 
 
 def get_retriever() -> Retriever:

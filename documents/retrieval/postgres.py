@@ -2,7 +2,7 @@
 
 from django.db import connection
 
-from documents.retrieval.base import RetrievedChunk, Retriever, query_terms
+from documents.retrieval.base import RetrievedChunk, Retriever
 
 # Only the number of placeholders depends on the query; every value is a bound parameter.
 _TERM = "plainto_tsquery('english', %s)"
@@ -27,13 +27,7 @@ LIMIT %s
 class PostgresRetriever(Retriever):
     """Ranks with ts_rank_cd (cover density) against an OR of the query's terms."""
 
-    def search(self, *, owner_id: int, query: str, top_k: int) -> list[RetrievedChunk]:
-        """The best `top_k` of the owner's retrievable chunks matching any query term; [] when the query has none."""
-        if top_k < 1:
-            raise ValueError("top_k must be at least 1")
-        terms = query_terms(query)
-        if not terms:
-            return []
+    def _search(self, *, owner_id: int, terms: list[str], top_k: int) -> list[RetrievedChunk]:
         sql = _SEARCH.format(query=" || ".join([_TERM] * len(terms)))
         with connection.cursor() as cursor:
             cursor.execute(sql, [*terms, owner_id, top_k])

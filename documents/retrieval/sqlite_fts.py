@@ -1,10 +1,10 @@
-"""SQLite FTS5 retrieval: bm25() over the caller's retrievable chunks (see migration 0002_fulltext)."""
+"""SQLite FTS5 retrieval over the caller's retrievable chunks, ordered by bm25() (see migration 0002_fulltext)."""
 
 import uuid
 
 from django.db import connection
 
-from documents.retrieval.base import RetrievedChunk, Retriever, query_terms
+from documents.retrieval.base import RetrievedChunk, Retriever
 
 # The FTS table drives the join (CROSS JOIN fixes SQLite's join order): the MATCH yields the
 # candidate rowids, each is looked up by primary key and kept only when it is the owner's and
@@ -32,15 +32,9 @@ def fts5_query(terms: list[str]) -> str:
 
 
 class SqliteFtsRetriever(Retriever):
-    """Ranks with FTS5's bm25() (negated, so higher is better)."""
+    """Orders by FTS5's bm25(); reports rank-based scores (see below)."""
 
-    def search(self, *, owner_id: int, query: str, top_k: int) -> list[RetrievedChunk]:
-        """The best `top_k` of the owner's retrievable chunks matching any query term; [] when the query has none."""
-        if top_k < 1:
-            raise ValueError("top_k must be at least 1")
-        terms = query_terms(query)
-        if not terms:
-            return []
+    def _search(self, *, owner_id: int, terms: list[str], top_k: int) -> list[RetrievedChunk]:
         with connection.cursor() as cursor:
             cursor.execute(_SEARCH, [fts5_query(terms), owner_id, top_k])
             rows = cursor.fetchall()

@@ -80,21 +80,6 @@ def add_rows(owner, count: int) -> list[Document]:
 
 
 @pytest.fixture
-def access(tokens) -> str:
-    return tokens["access"]
-
-
-@pytest.fixture
-def bob(make_user):
-    return make_user("bob")
-
-
-@pytest.fixture
-def bob_access(api, bob) -> str:
-    return obtain(api, "bob")["access"]
-
-
-@pytest.fixture
 def admin_access(api, make_user) -> str:
     make_user("ada", scopes_granted=(*ALL_API_SCOPES, "admin"))
     return obtain(api, "ada")["access"]

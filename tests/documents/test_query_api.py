@@ -31,21 +31,6 @@ def query_entry(response) -> AuditEntry:
 
 
 @pytest.fixture
-def access(tokens) -> str:
-    return tokens["access"]
-
-
-@pytest.fixture
-def bob(make_user):
-    return make_user("bob")
-
-
-@pytest.fixture
-def bob_access(api, bob) -> str:
-    return obtain(api, "bob")["access"]
-
-
-@pytest.fixture
 def facts(user, bob) -> tuple[Document, Document]:
     """Alice and Bob each hold a different answer to the same question."""
     mine = document_create(owner=user, title="Alice notes", content=f"Weather was fine today.\n\n{ALICE_FACT}")
