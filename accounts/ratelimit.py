@@ -6,76 +6,77 @@ and the fallback while Redis is down). Keys are shaped `rs:{<tag>}:<kind>`; ever
 key one script touches shares the hash tag, so the same code runs on Redis Cluster.
 """
 
-import itertools
+import hashlib
 import math
-import os
 import threading
 import time
 from abc import ABC, abstractmethod
 from collections import deque
 from dataclasses import dataclass
 
+from redis.exceptions import NoScriptError
+
 from ragsecure.redis_gate import RedisUnavailable, redis_gate
 
-# slide(log key, now_ms or nil for the Redis server's clock, window_ms, limit, member)
-# -> {allowed, remaining, ms until the oldest logged request leaves the window}.
+# slide(log key, now_ms or nil for the Redis server's clock, window_ms, limit) -> one integer,
+# (reset_ms * 2^20 + remaining) * 2 + allowed, where reset_ms is the time until the oldest logged
+# request leaves the window. The log is a list of request times in arrival order: the head is the
+# oldest, so expired entries leave from the head and the newest count is what RPUSH returns. One
+# integer reply and list commands keep the script and the client's parsing close to a plain INCR.
 SLIDE_LUA_FUNCTION = """
-local function slide(key, now, window, limit, member)
+local function slide(key, now, window, limit)
   if not now then
     local t = redis.call('TIME')
     now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
   end
-  -- Read the oldest entry first: trim only when it has left the window, and reuse it for the reset.
-  local oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
-  local count = 0
-  if oldest[2] then
-    if tonumber(oldest[2]) <= now - window then
-      redis.call('ZREMRANGEBYSCORE', key, '-inf', now - window)
-      oldest = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
-    end
-    if oldest[2] then
-      count = redis.call('ZCARD', key)
-    end
+  local edge = now - window
+  local head = tonumber(redis.call('LINDEX', key, 0))
+  local trimmed = false
+  while head and head <= edge do
+    redis.call('LPOP', key)
+    head = tonumber(redis.call('LINDEX', key, 0))
+    trimmed = true
   end
-  local allowed = 0
-  if limit > 0 and count < limit then
-    redis.call('ZADD', key, now, member)
-    redis.call('PEXPIRE', key, window)
-    count = count + 1
-    allowed = 1
-    if not oldest[2] then
-      oldest = {member, now}
+  local allowed, count = 0, 0
+  if limit > 0 then
+    count = redis.call('RPUSH', key, now)
+    if count > limit then
+      redis.call('RPOP', key)
+      count = count - 1
+    else
+      allowed = 1
     end
+  elseif head then
+    count = redis.call('LLEN', key)
+  end
+  -- The key must outlive its newest entry by a window. A TTL of two windows, renewed when the list is
+  -- new or its head moved, does that: while the head stays, every push is within a window of the renewal.
+  if (trimmed and head) or (allowed == 1 and count == 1) then
+    redis.call('PEXPIRE', key, 2 * window)
   end
   local reset = window
-  if oldest[2] then
-    reset = math.max(0, tonumber(oldest[2]) + window - now)
+  if head then
+    reset = math.max(0, head + window - now)
   end
-  return {allowed, math.max(0, limit - count), reset}
+  return (reset * 1048576 + math.max(0, limit - count)) * 2 + allowed
 end
 """
-# KEYS[1]: the log. ARGV: now_ms ('' = server time), window_ms, limit, member.
+# KEYS[1]: the log. ARGV: now_ms ('' = server time), window_ms, limit.
 SLIDING_LOG_LUA = SLIDE_LUA_FUNCTION + """
-return slide(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4])
+return slide(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]))
 """
+SLIDING_LOG_SHA = hashlib.sha1(SLIDING_LOG_LUA.encode(), usedforsecurity=False).hexdigest()  # the name Redis gives a script
+# The packed reply has 20 bits for `remaining`: larger limits are capped (a million requests per window).
+MAX_LIMIT = (1 << 20) - 1
 
 
-class _Members:
-    """Unique log members, cheaper than a UUID each: a random per-process prefix and a counter (renewed in forked children)."""
-
-    def __init__(self) -> None:
-        self._renew()
-        os.register_at_fork(after_in_child=self._renew)
-
-    def _renew(self) -> None:
-        self._prefix = os.urandom(6).hex()
-        self._counter = itertools.count()
-
-    def next(self) -> str:
-        return f"{self._prefix}{next(self._counter):x}"
-
-
-log_members = _Members()
+def run_script(client, sha: str, source: str, keys: list, args: list):
+    """EVALSHA, loading the script once when the server does not have it (first use, restart, SCRIPT FLUSH)."""
+    try:
+        return client.execute_command("EVALSHA", sha, len(keys), *keys, *args)
+    except NoScriptError:
+        client.script_load(source)
+        return client.execute_command("EVALSHA", sha, len(keys), *keys, *args)
 
 
 @dataclass(frozen=True)
@@ -92,9 +93,10 @@ class RateDecision:
         return max(1, self.reset_seconds)
 
     @classmethod
-    def from_script(cls, result, limit: int) -> "RateDecision":
-        allowed, remaining, reset_ms = (int(value) for value in result)
-        return cls(bool(allowed), limit, remaining, max(0, math.ceil(reset_ms / 1000)))
+    def from_script(cls, packed: int, limit: int) -> "RateDecision":
+        """The decision of the slide script's packed reply."""
+        reset_ms = packed >> 21
+        return cls(bool(packed & 1), limit, (packed >> 1) & MAX_LIMIT, -(-reset_ms // 1000))
 
 
 class RateLimiter(ABC):
@@ -114,26 +116,18 @@ class RateLimiter(ABC):
 
 
 class RedisRateLimiter(RateLimiter):
-    """The sliding log in a Redis sorted set, checked and recorded by one script call."""
-
-    def __init__(self) -> None:
-        self._scripts: dict[int, object] = {}
-
-    def _script(self, client):
-        script = self._scripts.get(id(client))
-        if script is None:
-            script = self._scripts[id(client)] = client.register_script(SLIDING_LOG_LUA)
-        return script
+    """The sliding log in a Redis list (request times in arrival order), checked and recorded by one script call."""
 
     def hit(self, key: str, *, limit: int, window_seconds: int, now_ms: int | None = None) -> RateDecision:
-        args = ["" if now_ms is None else now_ms, window_seconds * 1000, limit, log_members.next()]
-        result = redis_gate.run(lambda client: self._script(client)(keys=[key], args=args, client=client))
-        return RateDecision.from_script(result, limit)
+        limit = min(limit, MAX_LIMIT)
+        args = ("" if now_ms is None else now_ms, window_seconds * 1000, limit)
+        packed = redis_gate.run(lambda client: run_script(client, SLIDING_LOG_SHA, SLIDING_LOG_LUA, [key], args))
+        return RateDecision.from_script(packed, limit)
 
     def count(self, key: str, *, window_seconds: int, now_ms: int | None = None) -> int:
         def read(client) -> int:
             now = now_ms if now_ms is not None else _server_ms(client)
-            return client.zcount(key, now - window_seconds * 1000 + 1, "+inf")
+            return sum(1 for moment in client.lrange(key, 0, -1) if int(moment) > now - window_seconds * 1000)
 
         return int(redis_gate.run(read))
 
@@ -221,9 +215,9 @@ def rate_limit_reset(*keys: str) -> None:
 
 def user_rate_key(user_id: int) -> str:
     """The request log of a user (shares the user's hash tag with its revocation keys)."""
-    return f"rs:{{u:{user_id}}}:rl:requests"
+    return f"rs:{{u:{user_id}}}:rlog"
 
 
 def ip_rate_key(ip: str, scope: str) -> str:
     """The request log of a client IP on an anonymous endpoint group."""
-    return f"rs:{{ip:{ip}}}:rl:{scope}"
+    return f"rs:{{ip:{ip}}}:rlog:{scope}"

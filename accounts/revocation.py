@@ -12,6 +12,7 @@ after it leaves an entry stamped with a stale version, which the next check
 ignores.
 """
 
+import hashlib
 import json
 import logging
 import threading
@@ -23,7 +24,15 @@ from datetime import datetime, timedelta
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.ratelimit import SLIDE_LUA_FUNCTION, RateDecision, local_limiter, log_members, redis_limiter, user_rate_key
+from accounts.ratelimit import (
+    MAX_LIMIT,
+    SLIDE_LUA_FUNCTION,
+    RateDecision,
+    local_limiter,
+    redis_limiter,
+    run_script,
+    user_rate_key,
+)
 from ragsecure.conf import ragsecure_settings
 from ragsecure.redis_gate import RedisUnavailable, redis_gate
 
@@ -219,20 +228,13 @@ if warm and not jti and not family and state then
   local ok, entry = pcall(cjson.decode, state)
   if ok and type(entry) == 'table' and tonumber(entry['ver']) == tonumber(version or '0')
      and entry['active'] == true and tonumber(entry['gen']) == tonumber(ARGV[4]) then
-    local decision = slide(KEYS[6], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(entry['rpm']) or 0, ARGV[3])
-    result[6], result[7], result[8] = decision[1], decision[2], decision[3]
+    local rpm = math.min(tonumber(entry['rpm']) or 0, tonumber(ARGV[3]))
+    result[6] = slide(KEYS[6], tonumber(ARGV[1]), tonumber(ARGV[2]), rpm)
   end
 end
 return result
 """
-_hot_scripts: dict[int, object] = {}
-
-
-def _hot_script(client):
-    script = _hot_scripts.get(id(client))
-    if script is None:
-        script = _hot_scripts[id(client)] = client.register_script(HOT_PATH_LUA)
-    return script
+HOT_PATH_SHA = hashlib.sha1(HOT_PATH_LUA.encode(), usedforsecurity=False).hexdigest()
 
 
 def access_token_check(
@@ -264,10 +266,10 @@ def _check_with_cache(
     _sync_dirty_users(client)
     keys = [warm_key(user_id), jti_key(user_id, jti), family_key(user_id, family_id), state_key(user_id), version_key(user_id)]
     if count_request:
-        args = ["", 60_000, log_members.next(), -1 if token_generation is None else token_generation]
-        result = _hot_script(client)(keys=[*keys, user_rate_key(user_id)], args=args, client=client)
+        args = ("", 60_000, MAX_LIMIT, -1 if token_generation is None else token_generation)
+        result = run_script(client, HOT_PATH_SHA, HOT_PATH_LUA, [*keys, user_rate_key(user_id)], args)
         warm, jti_hit, family_hit, raw_state, version = result[:5]
-        rate = RateDecision.from_script(result[5:8], 0) if len(result) > 5 else None
+        rate = RateDecision.from_script(result[5], 0) if len(result) > 5 else None
     else:
         warm, jti_hit, family_hit, raw_state, version = client.mget(*keys)
         rate = None

@@ -27,7 +27,6 @@ import sys
 import tempfile
 import threading
 import time
-import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -35,7 +34,7 @@ DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/3"
 WINDOW_SECONDS = 60
 # Script-internal commands of the sliding log (and the hot path) show up in commandstats too; they are
 # not round trips. Everything else that moves during a measured loop would be one.
-SCRIPT_INTERNAL = {"time", "zremrangebyscore", "zcard", "zadd", "pexpire", "zrange", "get"}
+SCRIPT_INTERNAL = {"time", "lindex", "lpop", "rpush", "rpop", "llen", "pexpire", "get"}
 
 
 def configure(workdir: str) -> None:
@@ -161,7 +160,7 @@ def per_call_us(call, samples: int = 20_000) -> float:
 def throughput(args, counter: SentCounter) -> tuple[Loop, Loop, bool]:
     """(a) and (b): the limiter and raw INCR (plus reference loops), interleaved in blocks on one client."""
     from accounts import revocation
-    from accounts.ratelimit import RateDecision, redis_limiter
+    from accounts.ratelimit import SLIDING_LOG_SHA, RateDecision, redis_limiter, run_script
     from ragsecure.redis_gate import redis_client, redis_gate
 
     client = redis_client()
@@ -171,34 +170,35 @@ def throughput(args, counter: SentCounter) -> tuple[Loop, Loop, bool]:
     # The authenticated hot path: revocation markers, cached state (rpm never reached) and the limit in one script.
     user = 999_999
     hot_keys = [revocation.warm_key(user), revocation.jti_key(user, "j"), revocation.family_key(user, "f"),
-                revocation.state_key(user), revocation.version_key(user), f"rs:{{u:{user}}}:rl:requests"]
+                revocation.state_key(user), revocation.version_key(user), f"rs:{{u:{user}}}:rlog"]
     client.set(hot_keys[0], b"1")
     # The state entry as the product writes it: an active user at token generation 0.
     client.set(hot_keys[3], json.dumps({"ver": 0, "rpm": never, "active": True, "gen": 0, "state": "{}"}))
 
-    def hot() -> list:
-        hot_args = ["", window_ms, uuid.uuid4().hex, 0]
-        return redis_gate.run(lambda c: revocation._hot_script(c)(keys=hot_keys, args=hot_args, client=c))
+    hot_args = ("", window_ms, never, 0)
 
-    sliding_sha = redis_limiter._script(client).sha
+    def hot() -> list:
+        return redis_gate.run(lambda c: run_script(c, revocation.HOT_PATH_SHA, revocation.HOT_PATH_LUA, hot_keys, hot_args))
+
+    sliding_sha = SLIDING_LOG_SHA
     floor_sha = client.script_load("return 1")
     limiter = Loop("limiter hit()", "evalsha",
-                   lambda: redis_limiter.hit("rs:{bench:a}:rl:requests", limit=never, window_seconds=WINDOW_SECONDS))
+                   lambda: redis_limiter.hit("rs:{bench:a}:rlog", limit=never, window_seconds=WINDOW_SECONDS))
     raw = Loop("raw INCR (same client, pool)", "incr", lambda: client.execute_command("INCR", "rs:{bench:b}:incr"))
     loops = [
         limiter,
         raw,
         Loop("INCR through redis_gate", "incr", lambda: redis_gate.run(lambda c: c.execute_command("INCR", "rs:{bench:c}:incr"))),
         Loop("bare EVALSHA, limiter script", "evalsha",
-             lambda: client.evalsha(sliding_sha, 1, "rs:{bench:d}:rl:requests", "", window_ms, never, uuid.uuid4().hex)),
+             lambda: client.execute_command("EVALSHA", sliding_sha, 1, "rs:{bench:d}:rlog", "", window_ms, 1_000_000)),
         Loop("EVALSHA 'return 1', same args", "evalsha",
-             lambda: client.evalsha(floor_sha, 1, "rs:{bench:e}:x", "", window_ms, never, "0123456789abcdef0123456789abcdef")),
+             lambda: client.execute_command("EVALSHA", floor_sha, 1, "rs:{bench:e}:x", "", window_ms, 1_000_000)),
         Loop("hot path (token check + limit)", "evalsha", hot),
     ]
     for loop in loops:  # warm-up: script load (SCRIPT LOAD after a NOSCRIPT), pool connection, caches
         for _ in range(500):
             loop.call()
-    assert len(hot()) == 8, "the hot-path script did not count the request"
+    assert len(hot()) == 6, "the hot-path script did not count the request"
     connected = int(client.info("clients")["connected_clients"])
     blocks = 10
     for _ in range(blocks):  # interleaved, so a load change on the machine hits every loop alike
@@ -223,15 +223,13 @@ def throughput(args, counter: SentCounter) -> tuple[Loop, Loop, bool]:
     print(f"  commands inside the limiter script, per check (not round trips): {inner}")
 
     # Where the time goes, per check (differences of the interleaved loops above).
-    print(f"where a check's {limiter.us:.0f} us go, vs INCR {raw.us:.0f} us: EVALSHA call with 7 arguments and a Lua run "
+    print(f"where a check's {limiter.us:.0f} us go, vs INCR {raw.us:.0f} us: EVALSHA call with 6 arguments and a Lua run "
           f"+{floor.us - raw.us:.0f} us (server {floor.server_us():.1f} us vs INCR {raw.server_us():.1f} us); "
-          f"the sliding-log body and a uuid member +{bare.us - floor.us:.0f} us (server {bare.server_us():.1f} us); "
+          f"the sliding-log body +{bare.us - floor.us:.0f} us (server {bare.server_us():.1f} us); "
           f"hit()'s Python around it +{limiter.us - bare.us:.0f} us")
     gate_us = per_call_us(lambda: redis_gate.run(lambda c: None))
     print(f"  pieces of hit()'s Python: redis_gate.run + get_redis_connection {gate_us:.1f} us, "
-          f"uuid4().hex {per_call_us(lambda: uuid.uuid4().hex):.1f} us, "
-          f"RateDecision.from_script {per_call_us(lambda: RateDecision.from_script([1, 5, 60_000], 7)):.1f} us, "
-          f"Script lookup {per_call_us(lambda: redis_limiter._script(client)):.1f} us")
+          f"RateDecision.from_script {per_call_us(lambda: RateDecision.from_script(60_000 << 21 | 5 << 1 | 1, 7)):.1f} us")
     return limiter, raw, one_trip and (exclusive or not args.private_redis)
 
 
@@ -292,17 +290,17 @@ def concurrency(args, workdir: str) -> bool:
     print(f"concurrency: limit L={args.limit}, window {WINDOW_SECONDS} s, {args.rounds} rounds each, a fresh key per round")
     for round_ in range(args.rounds):
         redis_gate.reset()
-        key = f"rs:{{bench:t{round_}}}:rl:requests"
+        key = f"rs:{{bench:t{round_}}}:rlog"
         admitted, denied, errors = hammer(key, args.limit, args.attempts, args.threads, threading.Barrier(args.threads))
         attempted = args.threads * args.attempts
-        logged = client.zcard(key)
+        logged = client.llen(key)
         ok = verdict(args.limit, attempted, admitted, errors, logged)
         exact &= ok
         print(f"  threads   {args.threads:>2} x {args.attempts} attempts: admitted {admitted}/{attempted} (denied {denied}, "
               f"errors {errors}), log holds {logged} -> {'exact' if ok else 'WRONG'}")
     context = multiprocessing.get_context("spawn")
     for round_ in range(args.rounds):
-        key = f"rs:{{bench:p{round_}}}:rl:requests"
+        key = f"rs:{{bench:p{round_}}}:rlog"
         barrier = context.Barrier(args.processes)
         results = context.Queue()
         processes = [
@@ -316,7 +314,7 @@ def concurrency(args, workdir: str) -> bool:
             process.join()
         admitted, denied, errors = (sum(part[index] for part in collected) for index in range(3))
         attempted = args.processes * args.threads * args.attempts
-        logged = client.zcard(key)
+        logged = client.llen(key)
         ok = verdict(args.limit, attempted, admitted, errors, logged)
         exact &= ok
         print(f"  processes {args.processes} x {args.threads} threads x {args.attempts} attempts: admitted {admitted}/{attempted} "

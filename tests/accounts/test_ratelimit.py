@@ -31,7 +31,7 @@ from tests.threads import run_threads
 WINDOW = 60
 WINDOW_MS = WINDOW * 1000
 T0 = 1_900_000_000_000  # an epoch instant in ms; the limiter is told the time, never sleeps
-KEY = "rs:{u:4242}:rl:requests"
+KEY = "rs:{u:4242}:rlog"
 
 
 def replay_violations(admitted: list[int], limit: int) -> list[int]:
@@ -219,11 +219,11 @@ class RateLimiterContract:
         assert not self.hit(T0 + 7000).allowed
 
     def test_reset_of_several_keys_and_of_unknown_keys(self):
-        other = "rs:{u:4243}:rl:requests"
+        other = "rs:{u:4243}:rlog"
         self.hit(T0)
         self.hit(T0, key=other)
 
-        self.limiter.reset(KEY, other, "rs:{u:999999}:rl:requests")
+        self.limiter.reset(KEY, other, "rs:{u:999999}:rlog")
         self.limiter.reset()
 
         assert self.count(T0) == 0 and self.count(T0, key=other) == 0
@@ -238,14 +238,14 @@ class RateLimiterContract:
         assert self.count(T0 + WINDOW_MS) == 2
         assert self.count(T0 + WINDOW_MS + 10_000) == 1
         assert self.count(T0 + WINDOW_MS + 20_000) == 0
-        assert self.count(T0, key="rs:{u:31337}:rl:requests") == 0
+        assert self.count(T0, key="rs:{u:31337}:rlog") == 0
 
     def test_keys_are_independent(self):
         for _ in range(5):
             assert self.hit(T0).allowed
         assert not self.hit(T0).allowed
 
-        other = self.hit(T0, key="rs:{u:4243}:rl:requests")
+        other = self.hit(T0, key="rs:{u:4243}:rlog")
 
         assert other.allowed and other.remaining == 4
         assert self.count(T0) == 5
@@ -295,20 +295,32 @@ class TestRedisRateLimiter(RateLimiterContract):
         # Any fallback would have raised RedisUnavailable; the breaker stayed closed throughout.
         assert not redis_gate.is_down()
 
-    def test_the_log_lives_in_redis_with_a_ttl_of_at_most_the_window(self):
+    def test_the_log_lives_in_redis_with_a_ttl_of_at_most_two_windows(self):
         self.hit(T0)
         self.hit(T0 + 1000)
 
         redis = get_redis_connection("default")
-        assert redis.zcard(KEY) == 2
-        assert 0 < redis.pttl(KEY) <= WINDOW_MS
+        assert redis.llen(KEY) == 2
+        assert WINDOW_MS < redis.pttl(KEY) <= 2 * WINDOW_MS
+
+    def test_the_ttl_is_renewed_when_the_oldest_entry_leaves(self):
+        """The TTL is set when the log starts and renewed whenever its head moves, which keeps the key alive at least a
+        window past its newest entry (a push without a head move is within a window of the last renewal)."""
+        redis = get_redis_connection("default")
+        self.hit(T0)
+        redis.pexpire(KEY, 5_000)  # as if most of the TTL had run out
+        self.hit(T0 + 1000)
+        assert redis.pttl(KEY) <= 5_000  # the head did not move: no renewal
+        self.hit(T0 + WINDOW_MS + 1)  # T0 leaves: the head moves
+        assert redis.pttl(KEY) > WINDOW_MS
 
     def test_a_denied_request_leaves_the_ttl_bounded(self):
         for _ in range(5):
             self.hit(T0)
-        self.hit(T0 + 1000)
+        assert not self.hit(T0 + 1000).allowed
 
-        assert 0 < get_redis_connection("default").pttl(KEY) <= WINDOW_MS
+        assert 0 < get_redis_connection("default").pttl(KEY) <= 2 * WINDOW_MS
+        assert get_redis_connection("default").llen(KEY) == 5
 
     def test_another_process_shares_the_log(self):
         for _ in range(3):
@@ -332,9 +344,9 @@ def patient_redis(settings):
 
 
 def test_keys_are_shaped_prefix_tag_kind():
-    assert user_rate_key(42) == "rs:{u:42}:rl:requests"
-    assert ip_rate_key("203.0.113.9", "auth") == "rs:{ip:203.0.113.9}:rl:auth"
-    assert ip_rate_key("2001:db8::1", "public") == "rs:{ip:2001:db8::1}:rl:public"
+    assert user_rate_key(42) == "rs:{u:42}:rlog"
+    assert ip_rate_key("203.0.113.9", "auth") == "rs:{ip:203.0.113.9}:rlog:auth"
+    assert ip_rate_key("2001:db8::1", "public") == "rs:{ip:2001:db8::1}:rlog:public"
 
 
 def test_one_users_keys_share_one_hash_slot():
@@ -394,7 +406,7 @@ def test_public_helpers_count_in_redis(patient_redis, monkeypatch):
 
     assert [decision.allowed for decision in decisions] == [True, True, True, False]
     assert rate_limit_count(KEY) == 3
-    assert get_redis_connection("default").zcard(KEY) == 3
+    assert get_redis_connection("default").llen(KEY) == 3
     assert ratelimit.local_limiter.count(KEY, window_seconds=WINDOW) == 0
 
 
@@ -509,6 +521,6 @@ def test_redis_restarted_mid_window_keeps_limiting(on_private_redis, monkeypatch
     # Counting restarted from zero in Redis: the limit is admitted again, and no more.
     assert [decision.allowed for decision in after] == [True, True, True, False, False]
     assert after[0].remaining == 2
-    assert get_redis_connection("default").zcard(KEY) == 3
+    assert get_redis_connection("default").llen(KEY) == 3
     assert ratelimit.local_limiter.count(KEY, window_seconds=WINDOW) == 0
     assert restart.poll() is None

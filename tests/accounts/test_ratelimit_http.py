@@ -213,9 +213,9 @@ def test_concurrent_requests_admit_exactly_the_tier_limit_per_user(server):
 
     # The request logs hold exactly L entries per user: nothing was admitted beyond the limit.
     client = _redis(redis_url)
-    logs = sorted(key.decode() for key in client.scan_iter(match="rs:{u:*}:rl:requests"))
+    logs = sorted(key.decode() for key in client.scan_iter(match="rs:{u:*}:rlog"))
     assert len(logs) == len(USERS), logs
-    assert [client.zcard(key) for key in logs] == [LIMIT] * len(USERS)
+    assert [client.llen(key) for key in logs] == [LIMIT] * len(USERS)
 
     # The next request of any of them is still refused within the window.
     status, headers, body = _request(port, "GET", "/api/v1/auth/me/", {"Authorization": f"Bearer {tokens[USERS[0]]}"})
