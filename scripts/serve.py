@@ -65,6 +65,8 @@ def main() -> int:
     if not redis_url:
         say("REDIS_URL is empty: local mode (in-process limits, one worker)")
         workers = 1
+    elif env.get("REDIS_SENTINELS"):
+        say(f"Redis through Sentinels {env['REDIS_SENTINELS']} (service {redis_url})")
     elif redis_answers(redis_url):
         say(f"Redis answers at {redis_url}")
     else:

@@ -103,27 +103,45 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
 
 
-def cache_settings(redis_url: str) -> dict:
-    """Django CACHES for a Redis URL (empty: in-process memory, for local mode)."""
+def parse_sentinels(value: str) -> list[tuple[str, int]]:
+    """`host:port,host:port` (IPv6 as `[::1]:26379`) as Sentinel addresses; ValueError when malformed."""
+    sentinels = []
+    for item in filter(None, (part.strip() for part in value.split(","))):
+        host, _, port = item.rpartition(":")
+        if not host or not port.isdigit():
+            raise ValueError(f"REDIS_SENTINELS: expected host:port, got {item!r}")
+        sentinels.append((host.strip("[]"), int(port)))
+    return sentinels
+
+
+def cache_settings(redis_url: str, sentinels: str = "") -> dict:
+    """Django CACHES for a Redis URL (empty: in-process memory, for local mode).
+
+    With `sentinels` (REDIS_SENTINELS), the URL's host is the Sentinel service name
+    (`redis://mymaster/0`) and connections go to whichever server the Sentinels name as primary.
+    """
     if not redis_url:
         return {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
-    return {
-        "default": {
-            "BACKEND": "django_redis.cache.RedisCache",
-            "LOCATION": redis_url,
-            "KEY_PREFIX": "rs",
-            "OPTIONS": {
-                "CLIENT_CLASS": "django_redis.client.DefaultClient",
-                # Tens of milliseconds: a dead Redis must not stall requests.
-                "SOCKET_CONNECT_TIMEOUT": 0.05,
-                "SOCKET_TIMEOUT": 0.08,
-                "CONNECTION_POOL_KWARGS": {"max_connections": 64, "retry_on_timeout": False},
-            },
-        }
+    options = {
+        "CLIENT_CLASS": "django_redis.client.DefaultClient",
+        # Tens of milliseconds: a dead Redis must not stall requests.
+        "SOCKET_CONNECT_TIMEOUT": 0.05,
+        "SOCKET_TIMEOUT": 0.08,
+        "CONNECTION_POOL_KWARGS": {"max_connections": 64, "retry_on_timeout": False},
     }
+    if sentinels:
+        options.update(
+            CLIENT_CLASS="django_redis.client.SentinelClient",
+            CONNECTION_FACTORY="django_redis.pool.SentinelConnectionFactory",
+            SENTINELS=parse_sentinels(sentinels),
+            # Asking the Sentinels who is primary may take longer than a command; still bounded.
+            SENTINEL_KWARGS={"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+        )
+    return {"default": {"BACKEND": "django_redis.cache.RedisCache", "LOCATION": redis_url, "KEY_PREFIX": "rs", "OPTIONS": options}}
 
 
-CACHES = cache_settings(REDIS_URL)
+REDIS_SENTINELS = env.str("REDIS_SENTINELS", default="")
+CACHES = cache_settings(REDIS_URL, REDIS_SENTINELS)
 
 # ---------------------------------------------------------------------------
 # Authentication and passwords
@@ -212,6 +230,16 @@ RAGSECURE = {
     "ACCESS_TOKEN_LIFETIME": timedelta(minutes=5),
     "REFRESH_TOKEN_LIFETIME": timedelta(days=1),
     "AUDIT_DIR": env.str("RAGSECURE_AUDIT_DIR", default=str(VAR_DIR / "audit")),
+    "ANSWER_CANARY": env.str("RAGSECURE_ANSWER_CANARY", default=""),
+    # Screening thresholds: set only when the environment names them, else ragsecure.conf's defaults apply
+    **{
+        name: env.float(f"RAGSECURE_{name}")
+        for name in (
+            "SCREEN_QUERY_BLOCK_SCORE", "SCREEN_QUERY_FLAG_SCORE",
+            "SCREEN_DOCUMENT_BLOCK_SCORE", "SCREEN_DOCUMENT_FLAG_SCORE",
+        )
+        if f"RAGSECURE_{name}" in env.ENVIRON
+    },
 }
 
 # ---------------------------------------------------------------------------
