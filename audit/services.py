@@ -4,7 +4,9 @@ import atexit
 import ipaddress
 import json
 import logging
+import os
 import secrets
+import time
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -28,6 +30,15 @@ logger = logging.getLogger("ragsecure.audit")
 stream = logging.getLogger("ragsecure.audit.stream")
 MODEL_FIELDS = frozenset(field.attname for field in AuditEntry._meta.concrete_fields)
 SPOOLED_FIELDS = MODEL_FIELDS - {"personal_erased_at"}
+
+
+def time_ordered_uuid() -> uuid.UUID:
+    """A version-7 UUID (48-bit Unix milliseconds, then 74 random bits): new entries land at the right edge of the
+    primary-key index instead of on a random page, which keeps inserts cheap under load."""
+    millis = time.time_ns() // 1_000_000
+    random_bits = int.from_bytes(os.urandom(10), "big")
+    value = (millis & (2**48 - 1)) << 80 | 0x7 << 76 | (random_bits >> 62 & 0xFFF) << 64 | 0b10 << 62 | (random_bits & (2**62 - 1))
+    return uuid.UUID(int=value)
 
 
 def audit_fields(
@@ -57,7 +68,7 @@ def audit_fields(
     user_agent = clean(user_agent, 512)
     client_ip = stored_ip(client_ip)
     return {
-        "id": uuid.uuid4(),
+        "id": time_ordered_uuid(),
         # UTC, as the database will hand it back: the MAC covers its text form.
         "created_at": (created_at or timezone.now()).astimezone(UTC),
         # Server ids and validated client ids ([A-Za-z0-9._-]{1,64}) need no cleaning.
