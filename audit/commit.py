@@ -68,7 +68,13 @@ class GroupCommitter:
 
     def _flush(self, batch: list[_Pending]) -> None:
         try:
-            with transaction.atomic():
+            if connection.in_atomic_block:
+                # A savepoint, so a failed insert leaves the caller's transaction usable.
+                with transaction.atomic():
+                    _insert([item.sealed for item in batch])
+            else:
+                # One multi-row INSERT in autocommit mode is atomic by itself and durable when it returns:
+                # no BEGIN and COMMIT round trips.
                 _insert([item.sealed for item in batch])
         except DatabaseError:
             for item in batch:
@@ -85,16 +91,30 @@ class GroupCommitter:
                 item.done.set()
 
 
+# Field types whose database value is the Python value itself (str, int, float, None) on every backend.
+_PLAIN_TYPES = frozenset(
+    {"CharField", "TextField", "IntegerField", "BigIntegerField", "PositiveBigIntegerField", "PositiveSmallIntegerField",
+     "SmallIntegerField", "FloatField"}
+)
+
+
 def _insert(entries: list[dict[str, Any]]) -> None:
-    """One multi-row INSERT through the model's own field conversions (the ORM's per-object machinery costs more than
-    the write itself on the request path)."""
+    """One multi-row INSERT through the model's own field conversions where a type needs one (the ORM's per-object
+    machinery costs more than the write itself on the request path)."""
     from audit.models import AuditEntry
 
     fields = [field for field in AuditEntry._meta.concrete_fields if field.attname in entries[0]]
     quote = connection.ops.quote_name
     columns = ", ".join(quote(field.column) for field in fields)
     row = "(" + ", ".join(["%s"] * len(fields)) + ")"
-    params = [field.get_db_prep_save(entry[field.attname], connection) for entry in entries for field in fields]
+    converters = [
+        None if field.get_internal_type() in _PLAIN_TYPES else field.get_db_prep_save for field in fields
+    ]
+    params = [
+        entry[field.attname] if convert is None else convert(entry[field.attname], connection)
+        for entry in entries
+        for field, convert in zip(fields, converters, strict=True)
+    ]
     # Only the model's own quoted identifiers are formatted in; every value is a bound parameter.
     sql = f"INSERT INTO {quote(AuditEntry._meta.db_table)} ({columns}) VALUES {', '.join([row] * len(entries))}"  # noqa: S608
     with connection.cursor() as cursor:
