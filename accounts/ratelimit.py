@@ -24,12 +24,18 @@ from ragsecure.redis_gate import RedisUnavailable, redis_gate
 # oldest, so expired entries leave from the head and the newest count is what RPUSH returns. One
 # integer reply and list commands keep the script and the client's parsing close to a plain INCR.
 SLIDE_LUA_FUNCTION = """
-local function slide(key, now, window, limit)
-  if not now then
-    local t = redis.call('TIME')
-    now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local function clock(now)
+  if now then
+    return now
   end
-  local edge = now - window
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+-- Drop the entries that have left the window (from the head: the log is in time order); the oldest one left,
+-- or nil. The key must outlive its newest entry by a window: a TTL of two windows, renewed whenever the head
+-- moves or the log starts, does that, since while the head stays every push is within a window of the renewal.
+local function trim(key, edge, window)
   local head = tonumber(redis.call('LINDEX', key, 0))
   local trimmed = false
   while head and head <= edge do
@@ -37,6 +43,15 @@ local function slide(key, now, window, limit)
     head = tonumber(redis.call('LINDEX', key, 0))
     trimmed = true
   end
+  if trimmed and head then
+    redis.call('PEXPIRE', key, 2 * window)
+  end
+  return head
+end
+
+local function slide(key, now, window, limit)
+  now = clock(now)
+  local head = trim(key, now - window, window)
   local allowed, count = 0, 0
   if limit > 0 then
     count = redis.call('RPUSH', key, now)
@@ -45,14 +60,12 @@ local function slide(key, now, window, limit)
       count = count - 1
     else
       allowed = 1
+      if count == 1 then
+        redis.call('PEXPIRE', key, 2 * window)
+      end
     end
   elseif head then
     count = redis.call('LLEN', key)
-  end
-  -- The key must outlive its newest entry by a window. A TTL of two windows, renewed when the list is
-  -- new or its head moved, does that: while the head stays, every push is within a window of the renewal.
-  if (trimmed and head) or (allowed == 1 and count == 1) then
-    redis.call('PEXPIRE', key, 2 * window)
   end
   local reset = window
   if head then
@@ -65,6 +78,13 @@ end
 SLIDING_LOG_LUA = SLIDE_LUA_FUNCTION + """
 return slide(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]))
 """
+# KEYS[1]: the log. ARGV: now_ms ('' = server time), window_ms. -> requests in the window.
+COUNT_LUA = SLIDE_LUA_FUNCTION + """
+local window = tonumber(ARGV[2])
+trim(KEYS[1], clock(tonumber(ARGV[1])) - window, window)
+return redis.call('LLEN', KEYS[1])
+"""
+COUNT_SHA = hashlib.sha1(COUNT_LUA.encode(), usedforsecurity=False).hexdigest()
 SLIDING_LOG_SHA = hashlib.sha1(SLIDING_LOG_LUA.encode(), usedforsecurity=False).hexdigest()  # the name Redis gives a script
 # The packed reply has 20 bits for `remaining`: larger limits are capped (a million requests per window).
 MAX_LIMIT = (1 << 20) - 1
@@ -125,20 +145,12 @@ class RedisRateLimiter(RateLimiter):
         return RateDecision.from_script(packed, limit)
 
     def count(self, key: str, *, window_seconds: int, now_ms: int | None = None) -> int:
-        def read(client) -> int:
-            now = now_ms if now_ms is not None else _server_ms(client)
-            return sum(1 for moment in client.lrange(key, 0, -1) if int(moment) > now - window_seconds * 1000)
-
-        return int(redis_gate.run(read))
+        args = ("" if now_ms is None else now_ms, window_seconds * 1000)
+        return int(redis_gate.run(lambda client: run_script(client, COUNT_SHA, COUNT_LUA, [key], args)))
 
     def reset(self, *keys: str) -> None:
         if keys:
             redis_gate.run(lambda client: client.delete(*keys))
-
-
-def _server_ms(client) -> int:
-    seconds, micros = client.time()
-    return int(seconds) * 1000 + int(micros) // 1000
 
 
 class LocalRateLimiter(RateLimiter):

@@ -314,6 +314,18 @@ class TestRedisRateLimiter(RateLimiterContract):
         self.hit(T0 + WINDOW_MS + 1)  # T0 leaves: the head moves
         assert redis.pttl(KEY) > WINDOW_MS
 
+    def test_counting_trims_what_left_the_window_and_renews_the_ttl(self):
+        """A count costs O(1) amortised whatever the limit: it drops expired entries instead of scanning the log."""
+        redis = get_redis_connection("default")
+        for offset in range(0, 40_000, 10_000):
+            self.hit(T0 + offset, limit=100)
+        redis.pexpire(KEY, 5_000)
+
+        assert self.count(T0 + WINDOW_MS + 15_000) == 2  # T0 and T0 + 10 s have left
+
+        assert redis.llen(KEY) == 2
+        assert redis.pttl(KEY) > WINDOW_MS
+
     def test_a_denied_request_leaves_the_ttl_bounded(self):
         for _ in range(5):
             self.hit(T0)
