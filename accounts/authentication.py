@@ -1,5 +1,7 @@
 """Bearer JWT authentication: verifies the token, then checks revocation and user state with no database read when Redis is warm."""
 
+import re
+
 from rest_framework.request import Request
 from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import ExpiredTokenError, TokenError
@@ -9,6 +11,8 @@ from accounts.ratelimit import RateDecision
 from accounts.revocation import UserState, access_token_check
 from accounts.tokens import AccessToken
 from ragsecure.errors import TokenExpired, TokenInvalid, TokenRevoked
+
+_WHITESPACE = re.compile(r"\s")
 
 
 class Principal(TokenUser):
@@ -67,7 +71,7 @@ class BearerTokenAuthentication(JWTAuthentication):
         if scheme.lower() != "bearer":
             return None
         credentials = credentials.strip()
-        if not credentials or any(character.isspace() for character in credentials):
+        if not credentials or _WHITESPACE.search(credentials):
             raise TokenInvalid()
         token = self.get_validated_token(credentials)
         principal = self.get_user(token)
