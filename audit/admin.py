@@ -4,8 +4,10 @@ import json
 from datetime import timedelta
 
 from django.contrib import admin
+from django.contrib.auth import get_user_model
 from django.db.models import QuerySet
 from django.http import HttpRequest, StreamingHttpResponse
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
@@ -55,7 +57,7 @@ class AuditEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     actions = ["export_as_csv", "export_as_jsonl"]
     fields = (
         "id", "created_at", "action", "outcome", "status", "method", "path", "query_string", "duration_ms", "request_id",
-        "client_request_id", "actor_id", "username", "auth_kind", "token_jti", "scopes", "client_ip", "user_agent", "verdicts",
+        "client_request_id", "actor_link", "username", "auth_kind", "token_jti", "scopes", "client_ip", "user_agent", "verdicts",
         "chain_id", "seq", "prev_mac", "mac", "personal_erased_at",
     )
     readonly_fields = fields
@@ -63,6 +65,17 @@ class AuditEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.display(description="path")
     def short_path(self, obj: AuditEntry) -> str:
         return obj.path if len(obj.path) <= 80 else obj.path[:79] + "…"
+
+    @admin.display(description="user")
+    def actor_link(self, obj: AuditEntry) -> str:
+        """The acting user's admin page while the account exists; the id it had otherwise."""
+        if obj.actor_id is None:
+            return "—"
+        user = get_user_model().objects.filter(pk=obj.actor_id).only("pk", "username").first()
+        if user is None:
+            return f"#{obj.actor_id} (deleted)"
+        url = reverse(f"admin:{user._meta.app_label}_{user._meta.model_name}_change", args=[user.pk])
+        return format_html('<a href="{}">#{} {}</a>', url, user.pk, user.get_username())
 
     @admin.display(description="verdicts and details")
     def verdicts(self, obj: AuditEntry) -> str:

@@ -2,6 +2,7 @@
 
 import uuid
 
+from django.conf import settings
 from django.db import models
 
 
@@ -36,8 +37,12 @@ class AuditEntry(models.Model):
     request_id = models.CharField(max_length=64)
     client_request_id = models.CharField(max_length=64, blank=True)
     # Who
-    # A plain id, not a foreign key: entries outlive users and must never fail to insert.
-    actor_id = models.BigIntegerField(null=True, blank=True)
+    # A foreign key without a database constraint: entries outlive their users and must never fail to insert
+    # (nothing cascades, and a deleted user's entries keep the id they were written with).
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.DO_NOTHING, db_constraint=False, db_index=False,
+        related_name="+",
+    )
     username = models.CharField(max_length=150, blank=True)
     auth_kind = models.CharField(max_length=16, choices=AuthKind.choices)
     token_jti = models.CharField(max_length=64, blank=True)
@@ -70,7 +75,7 @@ class AuditEntry(models.Model):
         # Plain B-tree indexes (no `LIKE` twins: the admin's search is case-insensitive and cannot use them),
         # each one paid on every request.
         indexes = [
-            models.Index(fields=["actor_id", "created_at"], name="audit_actor_time"),
+            models.Index(fields=["actor", "created_at"], name="audit_actor_time"),
             models.Index(fields=["request_id"], name="audit_request_id"),
             models.Index(fields=["username"], name="audit_username"),
         ]
