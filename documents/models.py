@@ -25,6 +25,11 @@ class Document(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
     screening_status = models.CharField(max_length=16, choices=ScreeningStatus.choices, default=ScreeningStatus.CLEAN)
     screening_score = models.FloatField(default=0.0)
+    screening_reasons = models.JSONField(default=list, blank=True, help_text="What the screen found (for staff only).")
+    released_at = models.DateTimeField(null=True, blank=True, help_text="When an operator released it from quarantine.")
+    released_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+",
+    )
     chunk_count = models.PositiveIntegerField(default=0)
 
     class Meta:

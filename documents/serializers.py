@@ -4,6 +4,8 @@ from pathlib import PurePath
 
 from rest_framework import serializers
 
+from documents.guards import query_guard
+
 ALLOWED_UPLOAD_SUFFIXES = (".txt", ".md")
 
 
@@ -94,6 +96,11 @@ class DocumentDetailSerializer(DocumentSerializer):
 class QuerySerializer(serializers.Serializer):
     query = serializers.CharField(max_length=2000, trim_whitespace=True)
     top_k = StrictIntegerField(min_value=1, required=False, help_text="1 to the tier's max_top_k; default min(5, max_top_k).")
+
+    def validate_query(self, value: str) -> str:
+        """The prompt screen: a blocked query ends the request with 400 `prompt_injection_detected`."""
+        query_guard(value)
+        return value
 
 
 class CitationSerializer(serializers.Serializer):

@@ -3,21 +3,34 @@
 import hashlib
 
 from django.db import transaction
+from django.utils import timezone
 
 from accounts.budgets import budget_consume, budget_settle
-from audit.context import audit_note, audit_verdict
+from audit.context import audit_note, audit_outcome, audit_verdict
 from documents.answering import Answer, AnswererUnavailable, get_answerer
+from documents.answering.guard import CanaryLeaked, answer_canary, answer_guard
 from documents.chunking import chunk_text
+from documents.guards import verdict_record, verdict_status
 from documents.models import Chunk, Document, ScreeningStatus
 from documents.retrieval import get_retriever
+from documents.screening import screen
 from documents.text import token_count
-from ragsecure.errors import BudgetExceeded, ServiceUnavailable
+from ragsecure.errors import BudgetExceeded, PromptInjectionDetected, ServiceUnavailable
 
 
 def document_create(*, owner, title: str, content: str) -> Document:
-    """Store a document and its chunks for the owner. Screening status starts `clean`."""
+    """Screen and store a document and its chunks for the owner.
+
+    A document the screen blocks is stored `quarantined`: its chunks are never retrieved until an operator
+    releases it. A flagged one is retrievable and marked `flagged`.
+    """
     encoded = content.encode("utf-8")
+    # The title reaches the model beside the passages, so it is screened with them.
+    verdict = screen(f"{title}\n\n{content}", "document")
+    status = verdict_status(verdict)
+    verdict_record(kind="document", verdict=verdict, text=content)
     passages = chunk_text(content)
+    retrievable = status != ScreeningStatus.QUARANTINED
     with transaction.atomic():
         document = Document.objects.create(
             owner_id=owner.pk,
@@ -25,19 +38,54 @@ def document_create(*, owner, title: str, content: str) -> Document:
             content=content,
             size=len(encoded),
             content_hash=hashlib.sha256(encoded).hexdigest(),
-            screening_status=ScreeningStatus.CLEAN,
-            screening_score=0.0,
+            screening_status=status,
+            screening_score=verdict.score,
+            screening_reasons=list(verdict.reasons),
             chunk_count=len(passages),
         )
         Chunk.objects.bulk_create(
             [
-                Chunk(document=document, owner_id=owner.pk, ordinal=ordinal, text=text, token_count=token_count(text), retrievable=True)
+                Chunk(document=document, owner_id=owner.pk, ordinal=ordinal, text=text, token_count=token_count(text),
+                      retrievable=retrievable)
                 for ordinal, text in enumerate(passages)
             ],
             batch_size=500,
         )
-        audit_note("document.create", document=str(document.id), size=document.size, chunks=len(passages))
+        audit_note("document.create", document=str(document.id), size=document.size, chunks=len(passages), screening=status)
     return document
+
+
+def document_release(*, documents: list[Document], actor, reason: str) -> int:
+    """Release quarantined documents: their chunks become retrievable; they stay marked `flagged`. Returns how many."""
+    released = []
+    with transaction.atomic():
+        for document in documents:
+            # Conditional update: of two operators releasing at once, one changes the row and records it.
+            changed = Document.objects.filter(pk=document.pk, screening_status=ScreeningStatus.QUARANTINED).update(
+                screening_status=ScreeningStatus.FLAGGED, released_at=timezone.now(), released_by=actor
+            )
+            if not changed:
+                continue
+            Chunk.objects.filter(document_id=document.pk).update(retrievable=True)
+            released.append(str(document.pk))
+        audit_note("document.release", actor=getattr(actor, "username", None) or "system", reason=reason, documents=released)
+    return len(released)
+
+
+def document_quarantine(*, documents: list[Document], actor, reason: str) -> int:
+    """Quarantine documents by hand: their chunks stop being retrieved at once. Returns how many changed."""
+    quarantined = []
+    with transaction.atomic():
+        for document in documents:
+            changed = Document.objects.filter(pk=document.pk).exclude(screening_status=ScreeningStatus.QUARANTINED).update(
+                screening_status=ScreeningStatus.QUARANTINED, released_at=None, released_by=None
+            )
+            if not changed:
+                continue
+            Chunk.objects.filter(document_id=document.pk).update(retrievable=False)
+            quarantined.append(str(document.pk))
+        audit_note("document.quarantine", actor=getattr(actor, "username", None) or "system", reason=reason, documents=quarantined)
+    return len(quarantined)
 
 
 def document_delete(*, document: Document, actor) -> None:
@@ -87,4 +135,12 @@ def query_answer(*, user_id: int, tier, query: str, top_k: int) -> Answer:
     spent = answer.prompt_tokens + answer.completion_tokens
     budget_settle(user_id=user_id, kind="llm_tokens", delta=spent - reserved, window_seconds=86400)
     audit_verdict("llm_tokens", {"reserved": reserved, "spent": spent, "limit": limit, "allowed": True})
+    try:
+        answer, redacted = answer_guard(answer, canary=answer_canary())
+    except CanaryLeaked:
+        # The model was steered into revealing its instructions: withhold the answer, say nothing specific.
+        audit_verdict("answer_guard", {"canary_leaked": True})
+        audit_outcome("blocked")
+        raise PromptInjectionDetected() from None
+    audit_verdict("answer_guard", {"canary_leaked": False, "redacted_fields": redacted})
     return answer

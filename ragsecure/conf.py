@@ -53,6 +53,15 @@ DEFAULTS: dict[str, Any] = {
     "LLM_RETRY_MAX_WAIT_SECONDS": 8.0,  # cap on one wait; a longer Retry-After means give up
     "LLM_MAX_RESPONSE_BYTES": 1_000_000,
     "LLM_MAX_COMPLETION_TOKENS": 1024,  # sent as max_tokens (0: 4096); bounds what one answer can cost
+    # Prompt screening: a text whose score reaches BLOCK is refused (a query) or quarantined (a document);
+    # one that reaches FLAG passes and is marked. Scores are 0..1.
+    "SCREEN_QUERY_BLOCK_SCORE": 0.5,
+    "SCREEN_QUERY_FLAG_SCORE": 0.3,
+    "SCREEN_DOCUMENT_BLOCK_SCORE": 0.5,
+    "SCREEN_DOCUMENT_FLAG_SCORE": 0.3,
+    # Answers: a per-deployment canary in the system prompt (derived from SECRET_KEY unless set) that must
+    # never come back in an answer.
+    "ANSWER_CANARY": "",
 }
 
 

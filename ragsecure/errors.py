@@ -34,6 +34,11 @@ class ValidationFailed(RagsecureError):
     message = "The request is invalid."
 
 
+class PromptInjectionDetected(RagsecureError):
+    code = "prompt_injection_detected"
+    message = "The request was refused by the content screen."
+
+
 class MalformedRequest(RagsecureError):
     code = "malformed_request"
     message = "The request body could not be parsed."

@@ -53,7 +53,8 @@ def get_answerer() -> Answerer:
 
         return ExtractiveAnswerer()
     if backend == "openai":
+        from documents.answering.guard import answer_canary
         from documents.answering.openai import OpenAICompatibleAnswerer
 
-        return OpenAICompatibleAnswerer()
+        return OpenAICompatibleAnswerer(canary=answer_canary())
     raise AnswererUnavailable(f"Unknown LLM backend {backend!r}")

@@ -1,0 +1,68 @@
+"""A small linear model over words, word pairs and character 4-grams of the folded text (weights in model.json).
+
+The model is a logistic regression trained by bench/train_screen.py. Features are present-or-absent, scaled by
+one over the square root of their number, so a long text does not score high merely by being long. Weights are
+loaded once, on first use, under a lock.
+"""
+
+import json
+import math
+import re
+import threading
+from pathlib import Path
+
+WEIGHTS_PATH = Path(__file__).with_name("model.json")
+_WORD = re.compile(r"\w+|[^\w\s]")
+
+_lock = threading.Lock()
+_weights: "LinearModel | None" = None
+
+
+def features(folded: str) -> tuple[list[str], list[str], list[str]]:
+    """(words, word pairs, character 4-grams) of a folded text, each without repeats."""
+    words = _WORD.findall(folded)
+    pairs = [f"{first} {second}" for first, second in zip(words, words[1:], strict=False)]
+    padded = f" {folded} "
+    grams = [padded[index : index + 4] for index in range(len(padded) - 3)]
+    return list(dict.fromkeys(words)), list(dict.fromkeys(pairs)), list(dict.fromkeys(grams))
+
+
+class LinearModel:
+    """Weights of the three feature kinds and a bias; probability() is the logistic of their scaled sum."""
+
+    def __init__(self, bias: float, words: dict[str, float], pairs: dict[str, float], grams: dict[str, float]) -> None:
+        self.bias, self.words, self.pairs, self.grams = bias, words, pairs, grams
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "LinearModel":
+        return cls(float(data["bias"]), data["words"], data["pairs"], data["grams"])
+
+    def to_dict(self) -> dict:
+        return {"bias": self.bias, "words": self.words, "pairs": self.pairs, "grams": self.grams}
+
+    def logit(self, folded: str) -> float:
+        words, pairs, grams = features(folded)
+        count = len(words) + len(pairs) + len(grams)
+        if not count:
+            return self.bias
+        get_word, get_pair, get_gram = self.words.get, self.pairs.get, self.grams.get
+        total = sum(get_word(item, 0.0) for item in words)
+        total += sum(get_pair(item, 0.0) for item in pairs)
+        total += sum(get_gram(item, 0.0) for item in grams)
+        return self.bias + total / math.sqrt(count)
+
+    def probability(self, folded: str) -> float:
+        value = max(-30.0, min(30.0, self.logit(folded)))
+        return 1.0 / (1.0 + math.exp(-value))
+
+
+def shipped_model() -> LinearModel | None:
+    """The model shipped with the package, or None when its weights file is missing."""
+    global _weights
+    if _weights is None:
+        with _lock:
+            if _weights is None:
+                if not WEIGHTS_PATH.exists():
+                    return None
+                _weights = LinearModel.from_dict(json.loads(WEIGHTS_PATH.read_text(encoding="utf-8")))
+    return _weights
