@@ -55,37 +55,36 @@ def document_create(*, owner, title: str, content: str) -> Document:
     return document
 
 
-def document_release(*, documents: list[Document], actor, reason: str) -> int:
-    """Release quarantined documents: their chunks become retrievable; they stay marked `flagged`. Returns how many."""
-    released = []
+def _retrievability_change(*, documents: list[Document], quarantine: bool, actor, reason: str, action: str) -> int:
+    """Move documents into or out of quarantine (chunks follow in the same transaction); how many changed."""
+    changed_ids = []
     with transaction.atomic():
         for document in documents:
-            # Conditional update: of two operators releasing at once, one changes the row and records it.
-            changed = Document.objects.filter(pk=document.pk, screening_status=ScreeningStatus.QUARANTINED).update(
-                screening_status=ScreeningStatus.FLAGGED, released_at=timezone.now(), released_by=actor
-            )
-            if not changed:
-                continue
-            Chunk.objects.filter(document_id=document.pk).update(retrievable=True)
-            released.append(str(document.pk))
-        audit_note("document.release", actor=getattr(actor, "username", None) or "system", reason=reason, documents=released)
-    return len(released)
+            # Conditional updates: of two operators acting at once, one changes the row and records it.
+            row = Document.objects.filter(pk=document.pk)
+            if quarantine:
+                changed = row.exclude(screening_status=ScreeningStatus.QUARANTINED).update(
+                    screening_status=ScreeningStatus.QUARANTINED, released_at=None, released_by=None
+                )
+            else:
+                changed = row.filter(screening_status=ScreeningStatus.QUARANTINED).update(
+                    screening_status=ScreeningStatus.FLAGGED, released_at=timezone.now(), released_by=actor
+                )
+            if changed:
+                Chunk.objects.filter(document_id=document.pk).update(retrievable=not quarantine)
+                changed_ids.append(str(document.pk))
+        audit_note(action, actor=getattr(actor, "username", None) or "system", reason=reason, documents=changed_ids)
+    return len(changed_ids)
+
+
+def document_release(*, documents: list[Document], actor, reason: str) -> int:
+    """Release quarantined documents: their chunks become retrievable; they stay marked `flagged`. Returns how many."""
+    return _retrievability_change(documents=documents, quarantine=False, actor=actor, reason=reason, action="document.release")
 
 
 def document_quarantine(*, documents: list[Document], actor, reason: str) -> int:
     """Quarantine documents by hand: their chunks stop being retrieved at once. Returns how many changed."""
-    quarantined = []
-    with transaction.atomic():
-        for document in documents:
-            changed = Document.objects.filter(pk=document.pk).exclude(screening_status=ScreeningStatus.QUARANTINED).update(
-                screening_status=ScreeningStatus.QUARANTINED, released_at=None, released_by=None
-            )
-            if not changed:
-                continue
-            Chunk.objects.filter(document_id=document.pk).update(retrievable=False)
-            quarantined.append(str(document.pk))
-        audit_note("document.quarantine", actor=getattr(actor, "username", None) or "system", reason=reason, documents=quarantined)
-    return len(quarantined)
+    return _retrievability_change(documents=documents, quarantine=True, actor=actor, reason=reason, action="document.quarantine")
 
 
 def document_delete(*, document: Document, actor) -> None:
