@@ -16,10 +16,7 @@ from documents.retrieval.base import RetrievedChunk
 from documents.text import sentences, token_count
 from ragsecure.secrets import secrets_provider
 from tests.documents import fake_llm as fake
-
-fake_llm = fake.fake_llm  # the server fixture, used by name
-
-API_KEY = "sk-test-0123456789abcdefghijklmnopqrstuv"
+from tests.documents.conftest import API_KEY
 
 DOC_REFUNDS = uuid.UUID("00000000-0000-0000-0000-000000000001")
 DOC_SHIPPING = uuid.UUID("00000000-0000-0000-0000-000000000002")
@@ -210,39 +207,6 @@ class Sleeps(list):
 
     def __call__(self, seconds: float) -> None:
         self.append(seconds)
-
-
-@pytest.fixture
-def llm_key(monkeypatch):
-    """The API key stored with the secrets provider (and removed afterwards)."""
-    monkeypatch.delenv("RAGSECURE_SECRET_LLM_API_KEY", raising=False)
-    provider = secrets_provider()
-    provider.put("llm-api-key", API_KEY)
-    yield API_KEY
-    (Path(django_settings.RAGSECURE["SECRETS_DIR"]) / "llm-api-key").unlink(missing_ok=True)
-    provider.invalidate("llm-api-key")
-
-
-@pytest.fixture
-def llm_settings(settings, fake_llm):
-    """Point the openai backend at the fake server with short timeouts and tiny backoff."""
-
-    def configure(**overrides):
-        settings.RAGSECURE = {
-            **settings.RAGSECURE,
-            "LLM_BACKEND": "openai",
-            "LLM_BASE_URL": fake_llm.base_url,
-            "LLM_MODEL": "fake-model-1",
-            "LLM_CONNECT_TIMEOUT_SECONDS": 1.0,
-            "LLM_TIMEOUT_SECONDS": 1.0,
-            "LLM_MAX_RETRIES": 2,
-            "LLM_RETRY_BACKOFF_SECONDS": 0.001,
-            "LLM_RETRY_MAX_WAIT_SECONDS": 5.0,
-            **overrides,
-        }
-
-    configure()
-    return configure
 
 
 @pytest.fixture

@@ -14,11 +14,8 @@ from documents.models import Chunk, Document, ScreeningStatus
 from documents.services import document_create
 from tests.conftest import PASSWORD, assert_error, bearer
 from tests.documents import fake_llm as fake
-from tests.documents.test_answering import llm_key, llm_settings  # noqa: F401 (fixtures used by name)
 
 pytestmark = [pytest.mark.redis, pytest.mark.database]
-
-fake_llm = fake.fake_llm  # the server fixture, used by name
 
 QUERY_URL = "/api/v1/query/"
 DOCUMENTS_URL = "/api/v1/documents/"
