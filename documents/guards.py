@@ -1,9 +1,24 @@
 """The screen applied to requests: verdicts to statuses, verdicts to the audit entry, blocked queries refused."""
 
+import logging
+
 from audit.context import audit_outcome, audit_verdict
+from documents import screening
 from documents.models import ScreeningStatus
-from documents.screening import Verdict, screen
+from documents.screening import Verdict
 from ragsecure.errors import PromptInjectionDetected
+
+logger = logging.getLogger("ragsecure.screening")
+
+
+def screen_or_block(text: str, kind: str) -> Verdict:
+    """The screen's verdict; if the screen itself fails, a blocking one (fail closed: a quarantined document can be
+    released by an operator, a refused query retried) and the failure logged."""
+    try:
+        return screening.screen(text, kind)
+    except Exception:
+        logger.exception("prompt screen failed on a %s of %d characters; treated as blocked", kind, len(text))
+        return Verdict(blocked=True, flagged=False, score=1.0, reasons=("screen_error",))
 
 
 def verdict_status(verdict: Verdict) -> str:
@@ -24,7 +39,7 @@ def verdict_record(*, kind: str, verdict: Verdict, text: str) -> None:
 
 def query_guard(query: str) -> Verdict:
     """Screen a user's query; raise PromptInjectionDetected (a generic 400, reasons kept for the audit) when it is blocked."""
-    verdict = screen(query, "query")
+    verdict = screen_or_block(query, "query")
     verdict_record(kind="query", verdict=verdict, text=query)
     if verdict.blocked:
         audit_outcome("blocked")

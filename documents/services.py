@@ -10,10 +10,9 @@ from audit.context import audit_note, audit_outcome, audit_verdict
 from documents.answering import Answer, AnswererUnavailable, get_answerer
 from documents.answering.guard import CanaryLeaked, answer_canary, answer_guard
 from documents.chunking import chunk_text
-from documents.guards import verdict_record, verdict_status
+from documents.guards import screen_or_block, verdict_record, verdict_status
 from documents.models import Chunk, Document, ScreeningStatus
 from documents.retrieval import get_retriever
-from documents.screening import screen
 from documents.text import token_count
 from ragsecure.errors import BudgetExceeded, PromptInjectionDetected, ServiceUnavailable
 
@@ -26,7 +25,7 @@ def document_create(*, owner, title: str, content: str) -> Document:
     """
     encoded = content.encode("utf-8")
     # The title reaches the model beside the passages, so it is screened with them.
-    verdict = screen(f"{title}\n\n{content}", "document")
+    verdict = screen_or_block(f"{title}\n\n{content}", "document")
     status = verdict_status(verdict)
     verdict_record(kind="document", verdict=verdict, text=content)
     passages = chunk_text(content)

@@ -306,3 +306,31 @@ def test_canary_setting_overrides_the_derived_one(settings, api, access, user, f
     fake_llm.script(fake.ECHO_SYSTEM)
     assert_error(ask(api, access, "How many herons were counted?"), 400, "prompt_injection_detected")
     assert "rs-canary-operator-chosen-0042" in fake_llm.requests[0].messages[0]["content"]
+
+
+# ---------------------------------------------------------------------------
+# A failing screen fails closed
+# ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def broken_screen(monkeypatch):
+    from documents import screening
+
+    def explode(text, kind="query"):
+        raise RuntimeError("detector crashed")
+
+    monkeypatch.setattr(screening, "screen", explode)
+
+
+def test_query_is_refused_when_the_screen_fails(api, access, broken_screen, caplog):
+    response = ask(api, access, "How many herons were counted?")
+    assert_error(response, 400, "prompt_injection_detected")
+    assert entry_of(response).detail["screening"]["reasons"] == ["screen_error"]
+    assert "prompt screen failed" in caplog.text and b"detector crashed" not in response.content
+
+
+def test_document_is_quarantined_when_the_screen_fails(api, access, broken_screen):
+    response = upload(api, access, "Herons", HERON_FACTS)
+    assert response.status_code == 201
+    assert response.json()["screening"]["status"] == "quarantined"
