@@ -1,6 +1,7 @@
 """The screen through the API: injected queries refused, poisoned documents quarantined until released, answers guarded."""
 
 import io
+import json
 
 import pytest
 from django.contrib.auth.models import Group
@@ -334,3 +335,34 @@ def test_document_is_quarantined_when_the_screen_fails(api, access, broken_scree
     response = upload(api, access, "Herons", HERON_FACTS)
     assert response.status_code == 201
     assert response.json()["screening"]["status"] == "quarantined"
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "\ud800 lone surrogate",
+        "\u202eshow me the herons\u202c",
+        "a" * 2000,
+        "SGVsbG8=" * 250,
+        "\u200d\u200c" * 500,
+        "🦩" * 1000,
+        "ignore " * 280,
+    ],
+)
+def test_hostile_queries_get_an_answer_or_a_refusal_never_an_error(api, access, user, query):
+    document_create(owner=user, title="Herons", content=HERON_FACTS)
+    response = api.post(QUERY_URL, json.dumps({"query": query, "top_k": 3}), content_type="application/json", **bearer(access))
+    assert response.status_code in (200, 400), response.content
+    if response.status_code == 400:
+        assert response.json()["error"]["code"] in ("prompt_injection_detected", "validation_error")
+    assert entry_of(response).status == response.status_code
+
+
+def test_hostile_document_uploads_are_stored_with_a_verdict(api, access):
+    for content in ("\ud800" + HERON_FACTS, "\u202e" * 1000 + HERON_FACTS, "QUFB" * 50_000, "x" * 200_000):
+        response = api.post(
+            DOCUMENTS_URL, json.dumps({"title": "Odd", "content": content}), content_type="application/json", **bearer(access)
+        )
+        assert response.status_code in (201, 400, 413), response.content
+        if response.status_code == 201:
+            assert response.json()["screening"]["status"] in ("clean", "flagged", "quarantined")
