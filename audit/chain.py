@@ -81,13 +81,14 @@ class ChainWriter:
             self.prev_mac = sealed["mac"]
         return sealed
 
-    def checkpoint_due(self) -> bool:
-        """True when enough entries or time have passed since the last checkpoint."""
+    def checkpoint_due(self, *, now: float | None = None) -> bool:
+        """True when enough entries or time (monotonic seconds, `now` or the clock's) have passed since the last checkpoint."""
         if self.seq == self.checkpointed_seq:
             return False
         every = self.checkpoint_every or int(ragsecure_settings.AUDIT_CHECKPOINT_EVERY)
         seconds = self.checkpoint_seconds or float(ragsecure_settings.AUDIT_CHECKPOINT_SECONDS)
-        return self.seq - self.checkpointed_seq >= every or time.monotonic() - self.checkpointed_at >= seconds
+        elapsed = (time.monotonic() if now is None else now) - self.checkpointed_at
+        return self.seq - self.checkpointed_seq >= every or elapsed >= seconds
 
     def position(self) -> tuple[int, str]:
         """(last seq, last MAC) of this chain."""

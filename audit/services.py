@@ -6,6 +6,7 @@ import json
 import logging
 import os
 import secrets
+import threading
 import time
 import uuid
 from datetime import UTC, datetime
@@ -123,6 +124,7 @@ def audit_entry_write(fields: dict[str, Any]) -> dict[str, Any]:
     except SecretsError as exc:
         raise AuditUnavailable(f"audit-hmac-key unavailable ({type(exc).__name__})") from None
     writer = chain_writer()
+    checkpoint_timer.ensure_started()
     sealed = writer.seal(fields, key)
     try:
         durable_in_database = committer.write(sealed)
@@ -177,6 +179,51 @@ def audit_checkpoint_write(*, writer: ChainWriter | None = None, key: bytes | No
     _stream("checkpoint", document)
     writer.mark_checkpointed(seq)
     return document
+
+
+def audit_checkpoint_if_idle(*, now: float | None = None) -> dict | None:
+    """Sign this process's chain when its newest entries have waited AUDIT_CHECKPOINT_SECONDS unsigned: a worker that
+    goes quiet must not leave the tail of its chain unprovable until its next request."""
+    from audit import chain
+
+    writer = chain._writer
+    if writer is None or writer.pid != os.getpid() or not writer.checkpoint_due(now=now):
+        return None
+    return audit_checkpoint_write(writer=writer)
+
+
+class CheckpointTimer:
+    """A daemon thread per process that calls audit_checkpoint_if_idle every half AUDIT_CHECKPOINT_SECONDS."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pid: int | None = None
+        self.stopped = threading.Event()
+
+    def ensure_started(self) -> bool:
+        """Start the thread in this process (once, and again in a forked child) when AUDIT_CHECKPOINT_TIMER is on."""
+        if self._pid == os.getpid() or not ragsecure_settings.AUDIT_CHECKPOINT_TIMER:
+            return False
+        with self._lock:
+            if self._pid == os.getpid():
+                return False
+            self._pid = os.getpid()
+            threading.Thread(target=self._run, name="audit-checkpoint", daemon=True).start()
+            return True
+
+    def _run(self) -> None:
+        from django.db import connections
+
+        while not self.stopped.wait(max(0.05, float(ragsecure_settings.AUDIT_CHECKPOINT_SECONDS) / 2)):
+            try:
+                audit_checkpoint_if_idle()
+            except Exception:  # noqa: BLE001 - the next tick tries again; requests keep their own checkpoints
+                logger.exception("idle audit checkpoint failed")
+            finally:
+                connections.close_all()  # this thread's connections only
+
+
+checkpoint_timer = CheckpointTimer()
 
 
 def _final_checkpoint() -> None:

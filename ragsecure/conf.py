@@ -42,6 +42,7 @@ DEFAULTS: dict[str, Any] = {
     "AUDIT_CHECKPOINT_SECONDS": 60.0,
     "AUDIT_PROMPT_LIMIT": 2048,
     "AUDIT_CHECKPOINT_AT_EXIT": True,
+    "AUDIT_CHECKPOINT_TIMER": True,  # a thread per process signs an idle chain's tail after AUDIT_CHECKPOINT_SECONDS
     # Answering
     "LLM_BACKEND": "extractive",
     "LLM_BASE_URL": "",
@@ -55,10 +56,10 @@ DEFAULTS: dict[str, Any] = {
     "LLM_MAX_COMPLETION_TOKENS": 1024,  # sent as max_tokens (0: 4096); bounds what one answer can cost
     # Prompt screening: a text whose score reaches BLOCK is refused (a query) or quarantined (a document);
     # one that reaches FLAG passes and is marked. Scores are 0..1.
-    "SCREEN_QUERY_BLOCK_SCORE": 0.5,
-    "SCREEN_QUERY_FLAG_SCORE": 0.3,
-    "SCREEN_DOCUMENT_BLOCK_SCORE": 0.5,
-    "SCREEN_DOCUMENT_FLAG_SCORE": 0.3,
+    "SCREEN_QUERY_BLOCK_SCORE": 0.65,
+    "SCREEN_QUERY_FLAG_SCORE": 0.5,
+    "SCREEN_DOCUMENT_BLOCK_SCORE": 0.65,
+    "SCREEN_DOCUMENT_FLAG_SCORE": 0.5,
     # Answers: a per-deployment canary in the system prompt (derived from SECRET_KEY unless set) that must
     # never come back in an answer.
     "ANSWER_CANARY": "",

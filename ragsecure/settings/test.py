@@ -35,5 +35,7 @@ RAGSECURE = {
     "ANONYMOUS_RATES": {"auth": 100_000, "public": 100_000},
     # The test database is gone by interpreter exit.
     "AUDIT_CHECKPOINT_AT_EXIT": False,
+    # Tests write checkpoints where they expect them; a timer thread would add its own at random moments.
+    "AUDIT_CHECKPOINT_TIMER": False,
     "AUDIT_DIR": os.path.join(tempfile.gettempdir(), f"ragsecure-test-audit-{os.getpid()}"),
 }
