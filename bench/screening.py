@@ -23,28 +23,18 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.train_screen import DEFAULT_DATA, DOCUMENT_CATEGORIES, load_rows, train, training_eligible  # noqa: E402
+from bench.train_screen import (  # noqa: E402
+    DEFAULT_DATA,
+    DOCUMENT_CATEGORIES,
+    fit_screen,
+    grouped_folds,
+    kind_of,
+    load_rows,
+    training_eligible,
+)
 from documents.screening.engine import score_text  # noqa: E402
 from documents.screening.model import shipped_model  # noqa: E402
 from ragsecure.conf import DEFAULTS  # noqa: E402
-
-
-def kind_of(row: dict) -> str:
-    return "document" if row["category"] in DOCUMENT_CATEGORIES else "query"
-
-
-def grouped_folds(rows: list[dict], folds: int) -> list[int]:
-    """A fold per row: whole sources dealt largest first to the emptiest fold."""
-    sizes: dict[str, int] = defaultdict(int)
-    for row in rows:
-        sizes[row["source"]] += 1
-    load = [0] * folds
-    fold_of_source = {}
-    for source, size in sorted(sizes.items(), key=lambda item: (-item[1], item[0])):
-        target = load.index(min(load))
-        fold_of_source[source] = target
-        load[target] += size
-    return [fold_of_source[row["source"]] for row in rows]
 
 
 def cross_validated_scores(rows: list[dict], folds: int, use_model: bool) -> list[tuple[float, tuple[str, ...]]]:
@@ -54,13 +44,13 @@ def cross_validated_scores(rows: list[dict], folds: int, use_model: bool) -> lis
     results: list[tuple[float, tuple[str, ...]] | None] = [None] * len(rows)
     for fold in range(folds):
         training = [row for row, where in zip(rows, assignment, strict=True) if where != fold]
-        model = train(training)
+        model = fit_screen(training)
         for index, (row, where) in enumerate(zip(rows, assignment, strict=True)):
             if where == fold:
                 results[index] = score_text(row["text"], kind_of(row), model=model)
-        used = sum(training_eligible(r["source"]) and r["category"] not in DOCUMENT_CATEGORIES for r in training)
-        print(f"  fold {fold + 1}/{folds}: trained on {used} rows, "
-              f"scored {assignment.count(fold)}", file=sys.stderr)
+        used = sum(training_eligible(r["source"]) for r in training)
+        print(f"  fold {fold + 1}/{folds}: word model and combiner trained on {used} eligible rows "
+              f"(+ hand-written), scored {assignment.count(fold)}", file=sys.stderr)
     return [result for result in results if result is not None]
 
 
@@ -84,6 +74,21 @@ def report(rows: list[dict], scores: list[float], query_threshold: float, docume
     recall, false_positives = attacks[0] / attacks[1], benign[0] / benign[1]
     print(f"  overall: recall {recall:.1%} ({attacks[0]}/{attacks[1]}), FPR {false_positives:.1%} ({benign[0]}/{benign[1]})")
     return recall, false_positives
+
+
+def curve(rows: list[dict], scores: list[float], thresholds: list[float]) -> None:
+    """Overall recall and FPR, and the worst benign category, at each threshold (queries and documents alike)."""
+    for threshold in thresholds:
+        attacks = [score >= threshold for row, score in zip(rows, scores, strict=True) if row["label"] == "attack"]
+        benign = [score >= threshold for row, score in zip(rows, scores, strict=True) if row["label"] == "benign"]
+        per_category: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+        for row, score in zip(rows, scores, strict=True):
+            if row["label"] == "benign":
+                per_category[row["category"]][0] += score >= threshold
+                per_category[row["category"]][1] += 1
+        worst = max(per_category.items(), key=lambda item: item[1][0] / item[1][1])
+        print(f"  {threshold:.2f}: recall {sum(attacks) / len(attacks):6.1%}  FPR {sum(benign) / len(benign):5.1%}  "
+              f"(worst benign: {worst[0]} {worst[1][0] / worst[1][1]:.1%})")
 
 
 def speed(rows: list[dict]) -> None:
@@ -132,6 +137,8 @@ def main() -> None:
     scores = [score for score, _ in results]
     print(f"\nAt the block thresholds (query {arguments.query_block}, document {arguments.document_block}):")
     report(rows, scores, arguments.query_block, arguments.document_block)
+    print("\nRecall / FPR by threshold:")
+    curve(rows, scores, [0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6, 0.65, 0.7])
     print(f"\nAt the flag thresholds (query {arguments.query_flag}, document {arguments.document_flag}):")
     report(rows, scores, arguments.query_flag, arguments.document_flag)
     if arguments.misses:

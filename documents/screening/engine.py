@@ -1,6 +1,9 @@
 """Combining the detectors into one score per text: obfuscation, decoded payloads, intent patterns and the model."""
 
-from documents.screening.decode import decode_all
+import math
+
+from documents.screening.combine import MODEL_MIN_WORDS, Unit, content_words, model_signal, noisy_or
+from documents.screening.decode import STOPWORDS, decode_all
 from documents.screening.intent import intents, tokens_of
 from documents.screening.model import LinearModel, shipped_model
 from documents.screening.normalize import fold
@@ -57,27 +60,24 @@ REASON_MIN_WEIGHT = 0.2
 _SHIPPED = object()
 
 
-def _noisy_or(weights: list[float]) -> float:
-    remaining = 1.0
-    for weight in weights:
-        remaining *= 1.0 - weight
-    return 1.0 - remaining
-
-
-def _windows(text: str) -> list[str]:
+def _window_spans(text: str) -> list[tuple[int, int]]:
     """Overlapping pieces of about WINDOW_CHARS, cut after a line break or full stop where one is near."""
-    pieces, start, length = [], 0, len(text)
+    spans, start, length = [], 0, len(text)
     while start < length:
         end = min(length, start + WINDOW_CHARS)
         if end < length:
             cut = max(text.rfind("\n", start + WINDOW_CHARS // 2, end), text.rfind(". ", start + WINDOW_CHARS // 2, end))
             if cut > 0:
                 end = cut + 1
-        pieces.append(text[start:end])
+        spans.append((start, end))
         if end >= length:
             break
         start = max(end - WINDOW_OVERLAP, start + 1)
-    return pieces
+    return spans
+
+
+def _windows(text: str) -> list[str]:
+    return [text[start:end] for start, end in _window_spans(text)]
 
 
 def _strongest(evidence: dict[str, float], found: dict[str, float]) -> None:
@@ -86,31 +86,37 @@ def _strongest(evidence: dict[str, float], found: dict[str, float]) -> None:
             evidence[code] = weight
 
 
-def _shifted_only(text: str, folded: str) -> list[tuple[str, str]]:
+def _shifted_only(text: str, folded: str, tokens: set[str]) -> list[tuple[str, str]]:
     """Letter shifts and reversal of one document window (run decoders were tried on the whole document)."""
+    # Prose full of distinct function words cannot be a shifted text (the decoder's own test counts every function
+    # word, so this cheaper count never skips a window that test would try).
+    if len(STOPWORDS.intersection(tokens)) >= max(3, len(folded.split()) * 0.15):
+        return []
     return [item for item in decode_all("", folded) if item[0] in ("rot13", "atbash", "reversed")]
 
 
 def _add_decoded(evidence: dict[str, float], payloads: list[tuple[str, str]], kind: str, model: LinearModel | None,
                  depth: int) -> None:
     for method, decoded in payloads[:MAX_DECODED_PER_UNIT]:
-        inner_score, inner = _score_unit(decoded, kind, model, depth + 1)
-        shows_intent = any(not code.startswith(("decoded:", "obfuscation:")) and code != "model" for code in inner)
+        inner_unit = _unit(decoded, kind, model, depth + 1)
+        inner_score = _unit_score(inner_unit, model)
+        inner = inner_unit.evidence
+        shows_intent = any(not code.startswith(("decoded:", "obfuscation:")) and weight > 0.0
+                           for code, weight in inner.items())
         if kind == "document" and method not in _INVISIBLE_METHODS and not shows_intent:
             continue  # base64 blobs, keys and tokens are normal in technical documents; only a message counts
         key = f"decoded:{method}"
         evidence[key] = max(evidence.get(key, 0.0), _DECODED_BASE.get(method, 0.3), inner_score)
         for code in inner:
-            if not code.startswith("decoded:") and code != "model":
+            if not code.startswith("decoded:"):
                 evidence.setdefault(code, 0.0)  # named as a reason, counted through the decoded score
 
 
-def _score_unit(text: str, kind: str, model: LinearModel | None, depth: int,
-                decode: bool = True) -> tuple[float, dict[str, float]]:
-    """Score of one window and the evidence behind it (reason code -> weight).
+def _unit(text: str, kind: str, model: LinearModel | None, depth: int, decode: bool = True) -> Unit:
+    """What the detectors find in one window (or a whole short text), not yet combined.
 
     Patterns run only when the prefilter finds their anchors; in a document window the model runs only when the
-    window already shows something (a pattern, an obfuscation, a payload) or speaks of an assistant and its
+    window already shows something (a pattern, an obfuscation, a payload) and speaks of an assistant and its
     instructions, so plain prose costs a fold, a word split and a few set look-ups.
     """
     folded = fold(text)
@@ -126,20 +132,56 @@ def _score_unit(text: str, kind: str, model: LinearModel | None, depth: int,
         if weight:
             evidence[f"obfuscation:{code}"] = weight
     if depth < MAX_DECODE_DEPTH:
-        payloads = decode_all(text, folded.text) if decode else _shifted_only(text, folded.text)
+        payloads = decode_all(text, folded.text) if decode else _shifted_only(text, folded.text, tokens)
         _add_decoded(evidence, payloads, kind, model, depth)
-    if model is not None and folded.text and (kind == "query" or (evidence and tokens & _MODEL_TRIGGERS)):
-        probability, floor = model.probability(folded.text), MODEL_FLOOR[kind]
-        if probability > floor:
-            evidence["model"] = MODEL_WEIGHT * (probability - floor) / (1.0 - floor)
-    return _noisy_or(list(evidence.values())), evidence
+    words, logit = 0.0, None
+    # Content is counted only where it matters: a document window without evidence scores 0 whatever it holds.
+    if folded.text and (kind == "query" or evidence):
+        words = content_words(folded.text)
+        if model is not None and words >= MODEL_MIN_WORDS and (kind == "query" or tokens & _MODEL_TRIGGERS):
+            logit = model.logit(folded.text)
+    return Unit(folded.text, kind, evidence, logit, words)
 
 
-def score_text(text: str, kind: str = "query", *, model: object = _SHIPPED) -> tuple[float, tuple[str, ...]]:
-    """(score 0..1 rounded to 3 decimals, reason codes strongest first) for `text` screened as a query or document.
+def _model_weight(unit: Unit) -> float:
+    """The model's part as a reason weight: its (length-scaled) probability above the floor, stretched."""
+    signal = model_signal(unit)
+    if not signal:
+        return 0.0
+    probability, floor = 1.0 / (1.0 + math.exp(-signal)), MODEL_FLOOR[unit.kind]
+    return MODEL_WEIGHT * (probability - floor) / (1.0 - floor) if probability > floor else 0.0
 
-    Needs no Django settings. `model` replaces the shipped model (None: patterns only), for cross-validation.
-    """
+
+def _unit_score(unit: Unit, model: LinearModel | None) -> float:
+    combiner = getattr(model, "combiner", None)
+    if combiner is not None:
+        return combiner.score(unit)
+    # Without a trained combination (patterns only, or a bare model while training): a noisy-OR of the evidence.
+    return noisy_or([*unit.evidence.values(), _model_weight(unit)])
+
+
+def _reasons(unit: Unit) -> dict[str, float]:
+    evidence = dict(unit.evidence)
+    weight = _model_weight(unit)
+    if weight:
+        evidence["model"] = weight
+    return evidence
+
+
+def units_of(text: str, kind: str, model: LinearModel | None) -> list[Unit]:
+    """The units a text is scored by: itself, or (long texts) its windows plus its whole-text decoded payloads."""
+    if len(text) <= WINDOW_CHARS + WINDOW_OVERLAP:
+        return [_unit(text, kind, model, 0)]
+    # Run decoders read the whole text once (a long encoded run is one payload, not one per window); each window
+    # then gets patterns, letter shifts and, where it shows something, the model.
+    evidence: dict[str, float] = {}
+    _add_decoded(evidence, decode_all(text, "", shifted=False), kind, model, 0)
+    units = [Unit("", kind, evidence, None, 0.0)] if evidence else []
+    units.extend(_unit(piece, kind, model, 0, decode=False) for piece in _windows(text))
+    return units
+
+
+def _check(text: object, kind: str, model: object) -> LinearModel | None:
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, not {kind!r}")
     if not isinstance(text, str):
@@ -147,20 +189,30 @@ def score_text(text: str, kind: str = "query", *, model: object = _SHIPPED) -> t
     linear = shipped_model() if model is _SHIPPED else model
     if linear is not None and not isinstance(linear, LinearModel):
         raise TypeError("model must be a LinearModel or None")
-    if len(text) <= WINDOW_CHARS + WINDOW_OVERLAP:
-        score, evidence = _score_unit(text, kind, linear, 0)
-    else:
-        # Run decoders read the whole text once (a long encoded run is one payload, not one per window); each
-        # window then gets patterns, letter shifts and, where it shows something, the model.
-        evidence = {}
-        _add_decoded(evidence, decode_all(text, "", shifted=False), kind, linear, 0)
-        score = _noisy_or(list(evidence.values()))
-        for piece in _windows(text):
-            piece_score, piece_evidence = _score_unit(piece, kind, linear, 0, decode=False)
-            if piece_score > score:
-                score, evidence = piece_score, piece_evidence
-    ranked = sorted(evidence.items(), key=lambda item: -item[1])
+    return linear
+
+
+def strongest_unit(text: str, kind: str = "query", *, model: object = _SHIPPED) -> tuple[float, Unit]:
+    """(score, unit) of the unit that decides a text's score: for training the combiner and for explaining."""
+    linear = _check(text, kind, model)
+    best_score, best = -1.0, None
+    for unit in units_of(text, kind, linear):
+        unit_score = _unit_score(unit, linear)
+        if unit_score > best_score:
+            best_score, best = unit_score, unit
+    return max(0.0, best_score), best
+
+
+def score_text(text: str, kind: str = "query", *, model: object = _SHIPPED) -> tuple[float, tuple[str, ...]]:
+    """(score 0..1 rounded to 3 decimals, reason codes strongest first) for `text` screened as a query or document.
+
+    Needs no Django settings. `model` replaces the shipped model (None: patterns only), for cross-validation.
+    """
+    score, unit = strongest_unit(text, kind, model=model)
+    if unit is None or score < REASON_MIN_WEIGHT:
+        return round(min(1.0, max(0.0, score)), 3), ()
+    ranked = sorted(_reasons(unit).items(), key=lambda item: -item[1])
     reasons = tuple(code for code, weight in ranked if weight >= REASON_MIN_WEIGHT or weight == 0.0)
-    if score < REASON_MIN_WEIGHT:
-        reasons = ()
+    if not reasons:
+        reasons = ("combined",)
     return round(min(1.0, max(0.0, score)), 3), reasons

@@ -11,6 +11,8 @@ import re
 import threading
 from pathlib import Path
 
+from documents.screening.combine import Combiner
+
 WEIGHTS_PATH = Path(__file__).with_name("model.json")
 _WORD = re.compile(r"\w+|[^\w\s]")
 
@@ -28,17 +30,26 @@ def features(folded: str) -> tuple[list[str], list[str], list[str]]:
 
 
 class LinearModel:
-    """Weights of the three feature kinds and a bias; probability() is the logistic of their scaled sum."""
+    """Weights of the three feature kinds and a bias; probability() is the logistic of their scaled sum.
 
-    def __init__(self, bias: float, words: dict[str, float], pairs: dict[str, float], grams: dict[str, float]) -> None:
+    `combiner`, when present, is the learned combination of this model with the other detectors (combine.py).
+    """
+
+    def __init__(self, bias: float, words: dict[str, float], pairs: dict[str, float], grams: dict[str, float],
+                 combiner: Combiner | None = None) -> None:
         self.bias, self.words, self.pairs, self.grams = bias, words, pairs, grams
+        self.combiner = combiner
 
     @classmethod
     def from_dict(cls, data: dict) -> "LinearModel":
-        return cls(float(data["bias"]), data["words"], data["pairs"], data["grams"])
+        combiner = Combiner.from_dict(data["combiner"]) if data.get("combiner") else None
+        return cls(float(data["bias"]), data["words"], data["pairs"], data["grams"], combiner)
 
     def to_dict(self) -> dict:
-        return {"bias": self.bias, "words": self.words, "pairs": self.pairs, "grams": self.grams}
+        data = {"bias": self.bias, "words": self.words, "pairs": self.pairs, "grams": self.grams}
+        if self.combiner is not None:
+            data["combiner"] = self.combiner.to_dict()
+        return data
 
     def logit(self, folded: str) -> float:
         words, pairs, grams = features(folded)
