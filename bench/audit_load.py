@@ -1,7 +1,8 @@
 """Audit cost under load: gunicorn (4 workers) on PostgreSQL, mixed requests, audit on vs off.
 
-Prints requests/s for both runs, the cost of auditing in %, whether audit entries equal
-requests, and the verify_audit_chain result.
+Prints requests/s for both runs, the cost of auditing in %, the CPU time the server and
+PostgreSQL spent per request in each run (a figure other load on the machine does not move),
+whether audit entries equal requests, and the verify_audit_chain result.
 
     .venv/bin/python bench/audit_load.py [--requests 20000] [--clients 16] [--database-url postgres://...]
 
@@ -153,6 +154,36 @@ def flush_redis(url: str) -> None:
     redis.Redis.from_url(url).flushdb()
 
 
+def _proc_stats() -> dict[int, tuple[int, str, float]]:
+    """pid -> (parent pid, command name, CPU seconds used) of every process this user may read."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    stats = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as handle:
+                raw = handle.read()
+        except OSError:
+            continue
+        name = raw[raw.index("(") + 1 : raw.rindex(")")]
+        fields = raw[raw.rindex(")") + 2 :].split()
+        stats[int(entry)] = (int(fields[1]), name, (int(fields[11]) + int(fields[12])) / ticks)
+    return stats
+
+
+def server_cpu(server_pid: int) -> float:
+    """CPU seconds used so far by the gunicorn process tree and every PostgreSQL process (the database's own share)."""
+    stats = _proc_stats()
+    tree, total = {server_pid}, 0.0
+    for _ in range(3):  # master -> workers (-> any helper they fork)
+        tree |= {pid for pid, (parent, _, _) in stats.items() if parent in tree}
+    for pid, (_, name, seconds) in stats.items():
+        if pid in tree or name.startswith("postgres"):
+            total += seconds
+    return total
+
+
 def run(env: dict, settings_module: str, args, label: str) -> dict:
     env = {**env, "DJANGO_SETTINGS_MODULE": settings_module}
     flush_redis(env["REDIS_URL"])
@@ -162,14 +193,17 @@ def run(env: dict, settings_module: str, args, label: str) -> dict:
         mix = build_mix(port)
         load(port, mix, min(600, args.requests), args.clients)  # warm-up: imports, connections, caches
         before = audit_count(env)
+        cpu_before = server_cpu(server.pid)
         elapsed, statuses, mismatches = load(port, mix, args.requests, args.clients)
+        cpu = server_cpu(server.pid) - cpu_before
         after = audit_count(env)
     finally:
         stop(server)
     rate = args.requests / elapsed
-    print(f"{label:>10}: {args.requests} requests in {elapsed:.2f} s = {rate:,.0f} req/s; statuses {dict(sorted(statuses.items()))}; "
-          f"unexpected statuses {mismatches}")
-    return {"rate": rate, "entries": after - before}
+    cpu_ms = cpu * 1000 / args.requests
+    print(f"{label:>10}: {args.requests} requests in {elapsed:.2f} s = {rate:,.0f} req/s; server + PostgreSQL CPU {cpu_ms:.2f} ms "
+          f"per request; statuses {dict(sorted(statuses.items()))}; unexpected statuses {mismatches}")
+    return {"rate": rate, "entries": after - before, "cpu_ms": cpu_ms}
 
 
 def main() -> int:
@@ -215,7 +249,8 @@ def main() -> int:
     off = run(env, "bench.settings_audit_off", args, "audit off")
     on = run(env, "ragsecure.settings.local", args, "audit on")
     cost = (1 - on["rate"] / off["rate"]) * 100
-    print(f"audit cost: {cost:.1f}% of throughput (target <= 15%)")
+    print(f"audit cost: {cost:.1f}% of throughput (target <= 15%); CPU per request (server + PostgreSQL, independent of "
+          f"other load on the machine): +{(on['cpu_ms'] / off['cpu_ms'] - 1) * 100:.1f}%")
     print(f"audit entries written during the measured run: {on['entries']} for {args.requests} requests "
           f"({'none lost' if on['entries'] == args.requests else 'MISMATCH'})")
     verdict = subprocess.run([PYTHON, "manage.py", "verify_audit_chain"], cwd=ROOT, env=env, capture_output=True, text=True)
