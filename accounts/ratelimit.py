@@ -12,7 +12,7 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from collections import deque
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from redis.exceptions import NoScriptError
 
@@ -90,18 +90,17 @@ SLIDING_LOG_SHA = hashlib.sha1(SLIDING_LOG_LUA.encode(), usedforsecurity=False).
 MAX_LIMIT = (1 << 20) - 1
 
 
-def run_script(client, sha: str, source: str, keys: list, args: list):
+def run_script(client, sha: str, source: str, key_count: int, keys_and_args: tuple):
     """EVALSHA, loading the script once when the server does not have it (first use, restart, SCRIPT FLUSH)."""
     try:
-        return client.execute_command("EVALSHA", sha, len(keys), *keys, *args)
+        return client.execute_command("EVALSHA", sha, key_count, *keys_and_args)
     except NoScriptError:
         client.script_load(source)
-        return client.execute_command("EVALSHA", sha, len(keys), *keys, *args)
+        return client.execute_command("EVALSHA", sha, key_count, *keys_and_args)
 
 
-@dataclass(frozen=True)
-class RateDecision:
-    """The limiter's answer, with what the RateLimit-* headers report."""
+class RateDecision(NamedTuple):
+    """The limiter's answer, with what the RateLimit-* headers report (a tuple: built on every request, cheaply)."""
 
     allowed: bool
     limit: int
@@ -115,8 +114,7 @@ class RateDecision:
     @classmethod
     def from_script(cls, packed: int, limit: int) -> "RateDecision":
         """The decision of the slide script's packed reply."""
-        reset_ms = packed >> 21
-        return cls(bool(packed & 1), limit, (packed >> 1) & MAX_LIMIT, -(-reset_ms // 1000))
+        return cls(bool(packed & 1), limit, (packed >> 1) & MAX_LIMIT, -(-(packed >> 21) // 1000))
 
 
 class RateLimiter(ABC):
@@ -140,13 +138,13 @@ class RedisRateLimiter(RateLimiter):
 
     def hit(self, key: str, *, limit: int, window_seconds: int, now_ms: int | None = None) -> RateDecision:
         limit = min(limit, MAX_LIMIT)
-        args = ("" if now_ms is None else now_ms, window_seconds * 1000, limit)
-        packed = redis_gate.run(lambda client: run_script(client, SLIDING_LOG_SHA, SLIDING_LOG_LUA, [key], args))
+        args = (key, "" if now_ms is None else now_ms, window_seconds * 1000, limit)
+        packed = redis_gate.run(lambda client: run_script(client, SLIDING_LOG_SHA, SLIDING_LOG_LUA, 1, args))
         return RateDecision.from_script(packed, limit)
 
     def count(self, key: str, *, window_seconds: int, now_ms: int | None = None) -> int:
-        args = ("" if now_ms is None else now_ms, window_seconds * 1000)
-        return int(redis_gate.run(lambda client: run_script(client, COUNT_SHA, COUNT_LUA, [key], args)))
+        args = (key, "" if now_ms is None else now_ms, window_seconds * 1000)
+        return int(redis_gate.run(lambda client: run_script(client, COUNT_SHA, COUNT_LUA, 1, args)))
 
     def reset(self, *keys: str) -> None:
         if keys:

@@ -267,7 +267,7 @@ def _check_with_cache(
     keys = [warm_key(user_id), jti_key(user_id, jti), family_key(user_id, family_id), state_key(user_id), version_key(user_id)]
     if count_request:
         args = ("", 60_000, MAX_LIMIT, -1 if token_generation is None else token_generation)
-        result = run_script(client, HOT_PATH_SHA, HOT_PATH_LUA, [*keys, user_rate_key(user_id)], args)
+        result = run_script(client, HOT_PATH_SHA, HOT_PATH_LUA, len(keys) + 1, (*keys, user_rate_key(user_id), *args))
         warm, jti_hit, family_hit, raw_state, version = result[:5]
         rate = RateDecision.from_script(result[5], 0) if len(result) > 5 else None
     else:

@@ -178,7 +178,8 @@ def throughput(args, counter: SentCounter) -> tuple[Loop, Loop, bool]:
     hot_args = ("", window_ms, never, 0)
 
     def hot() -> list:
-        return redis_gate.run(lambda c: run_script(c, revocation.HOT_PATH_SHA, revocation.HOT_PATH_LUA, hot_keys, hot_args))
+        return redis_gate.run(lambda c: run_script(c, revocation.HOT_PATH_SHA, revocation.HOT_PATH_LUA, len(hot_keys),
+                                                   (*hot_keys, *hot_args)))
 
     sliding_sha = SLIDING_LOG_SHA
     floor_sha = client.script_load("return 1")
