@@ -18,71 +18,69 @@ from redis.exceptions import NoScriptError
 
 from ragsecure.redis_gate import RedisUnavailable, redis_gate
 
-# slide(log key, now_ms or nil for the Redis server's clock, window_ms, limit) -> one integer,
-# (reset_ms * 2^20 + remaining) * 2 + allowed, where reset_ms is the time until the oldest logged
-# request leaves the window. The log is a list of request times in arrival order: the head is the
-# oldest, so expired entries leave from the head and the newest count is what RPUSH returns. One
-# integer reply and list commands keep the script and the client's parsing close to a plain INCR.
-SLIDE_LUA_FUNCTION = """
-local function clock(now)
-  if now then
-    return now
-  end
-  local t = redis.call('TIME')
-  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-end
+# The sliding log, as Lua chunks that scripts splice in (inline: defining functions on every call costs more
+# than the commands). The log is a list of request times in arrival order: the head is the oldest, so expired
+# entries leave from the head and the newest count is what RPUSH returns. One integer reply and list commands
+# keep the script and the client's parsing close to a plain INCR.
 
--- Drop the entries that have left the window (from the head: the log is in time order); the oldest one left,
--- or nil. The key must outlive its newest entry by a window: a TTL of two windows, renewed whenever the head
--- moves or the log starts, does that, since while the head stays every push is within a window of the renewal.
-local function trim(key, edge, window)
-  local head = tonumber(redis.call('LINDEX', key, 0))
-  local trimmed = false
-  while head and head <= edge do
+# In: `now` (ms, or nil for the Redis server's clock). Out: `now` set.
+CLOCK_LUA = """
+if not now then
+  local t = redis.call('TIME')
+  now = t[1] * 1000 + math.floor(t[2] / 1000)
+end
+"""
+# In: `key`, `now`, `window`. Out: `head`, the oldest entry left in the window (or nil). Drops the entries that
+# have left the window. The key must outlive its newest entry by a window: a TTL of two windows, renewed whenever
+# the head moves or the log starts, does that, since while the head stays every push is within a window of the
+# renewal.
+TRIM_LUA = """
+local head = tonumber(redis.call('LINDEX', key, 0))
+if head and head <= now - window then
+  repeat
     redis.call('LPOP', key)
     head = tonumber(redis.call('LINDEX', key, 0))
-    trimmed = true
-  end
-  if trimmed and head then
+  until not head or head > now - window
+  if head then
     redis.call('PEXPIRE', key, 2 * window)
   end
-  return head
 end
-
-local function slide(key, now, window, limit)
-  now = clock(now)
-  local head = trim(key, now - window, window)
-  local allowed, count = 0, 0
-  if limit > 0 then
-    count = redis.call('RPUSH', key, now)
-    if count > limit then
-      redis.call('RPOP', key)
-      count = count - 1
-    else
-      allowed = 1
-      if count == 1 then
-        redis.call('PEXPIRE', key, 2 * window)
-      end
+"""
+# In: `key`, `now`, `window`, `limit`. Out: `decision` = (reset_ms * 2^20 + remaining) * 2 + allowed, where
+# reset_ms is the time until the oldest logged request leaves the window.
+SLIDE_LUA = CLOCK_LUA + TRIM_LUA + """
+local allowed, count = 0, 0
+if limit > 0 then
+  count = redis.call('RPUSH', key, now)
+  if count > limit then
+    redis.call('RPOP', key)
+    count = count - 1
+  else
+    allowed = 1
+    if count == 1 then
+      redis.call('PEXPIRE', key, 2 * window)
     end
-  elseif head then
-    count = redis.call('LLEN', key)
   end
-  local reset = window
-  if head then
-    reset = math.max(0, head + window - now)
-  end
-  return (reset * 1048576 + math.max(0, limit - count)) * 2 + allowed
+elseif head then
+  count = redis.call('LLEN', key)
 end
+local reset = window
+if head then
+  reset = math.max(0, head + window - now)
+end
+local decision = (reset * 1048576 + math.max(0, limit - count)) * 2 + allowed
 """
 # KEYS[1]: the log. ARGV: now_ms ('' = server time), window_ms, limit.
-SLIDING_LOG_LUA = SLIDE_LUA_FUNCTION + """
-return slide(KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3]))
+SLIDING_LOG_LUA = """
+local key, now, window, limit = KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+""" + SLIDE_LUA + """
+return decision
 """
 # KEYS[1]: the log. ARGV: now_ms ('' = server time), window_ms. -> requests in the window.
-COUNT_LUA = SLIDE_LUA_FUNCTION + """
-local window = tonumber(ARGV[2])
-trim(KEYS[1], clock(tonumber(ARGV[1])) - window, window)
-return redis.call('LLEN', KEYS[1])
+COUNT_LUA = """
+local key, now, window = KEYS[1], tonumber(ARGV[1]), tonumber(ARGV[2])
+""" + CLOCK_LUA + TRIM_LUA + """
+return redis.call('LLEN', key)
 """
 COUNT_SHA = hashlib.sha1(COUNT_LUA.encode(), usedforsecurity=False).hexdigest()
 SLIDING_LOG_SHA = hashlib.sha1(SLIDING_LOG_LUA.encode(), usedforsecurity=False).hexdigest()  # the name Redis gives a script

@@ -26,7 +26,7 @@ from django.utils import timezone
 
 from accounts.ratelimit import (
     MAX_LIMIT,
-    SLIDE_LUA_FUNCTION,
+    SLIDE_LUA,
     RateDecision,
     local_limiter,
     redis_limiter,
@@ -217,19 +217,18 @@ def mark_user_dirty(user_id: int) -> None:
 # carries `rpm`, `active` and `gen` at its top level for this). A refused token never uses up
 # its user's allowance.
 # KEYS: warm, jti, family, state, version, request log. ARGV: now_ms ('' = server time), window_ms, member, token generation.
-HOT_PATH_LUA = SLIDE_LUA_FUNCTION + """
-local warm = redis.call('GET', KEYS[1])
-local jti = redis.call('GET', KEYS[2])
-local family = redis.call('GET', KEYS[3])
-local state = redis.call('GET', KEYS[4])
-local version = redis.call('GET', KEYS[5])
-local result = {warm or false, jti or false, family or false, state or false, version or false}
+HOT_PATH_LUA = """
+local values = redis.call('MGET', KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5])
+local warm, jti, family, state, version = values[1], values[2], values[3], values[4], values[5]
+local result = {warm, jti, family, state, version}
 if warm and not jti and not family and state then
   local ok, entry = pcall(cjson.decode, state)
   if ok and type(entry) == 'table' and tonumber(entry['ver']) == tonumber(version or '0')
      and entry['active'] == true and tonumber(entry['gen']) == tonumber(ARGV[4]) then
-    local rpm = math.min(tonumber(entry['rpm']) or 0, tonumber(ARGV[3]))
-    result[6] = slide(KEYS[6], tonumber(ARGV[1]), tonumber(ARGV[2]), rpm)
+    local key, now, window = KEYS[6], tonumber(ARGV[1]), tonumber(ARGV[2])
+    local limit = math.min(tonumber(entry['rpm']) or 0, tonumber(ARGV[3]))
+""" + SLIDE_LUA + """
+    result[6] = decision
   end
 end
 return result
