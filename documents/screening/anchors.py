@@ -17,6 +17,7 @@ PREFIX_CHARS = 4  # word anchors are compared on their first few characters: che
 _MAX_STRINGS = 96
 _MAX_SETS = 4
 _TOKEN = re.compile(r"\w+")
+TOKEN_CACHE_SIZE = 200_000
 _CUTS = tuple(operator.itemgetter(slice(0, length)) for length in range(1, PREFIX_CHARS + 1))
 _LEADING_WORD = re.compile(r"\w+")
 
@@ -186,19 +187,35 @@ class Prefilter:
             self.requirements.append(frozenset(ids))
         self.users = users
         self.always = [index for index, ids in enumerate(self.requirements) if not ids]
-        self._prefix_keys = frozenset(self.by_prefix)
-        self._word_keys = frozenset(self.by_word)
+        # Most words of ordinary text satisfy no anchor: remembering each word's answer makes a long document's
+        # windows cost one dictionary look-up per distinct word.
+        self._by_token: dict[str, tuple[int, ...]] = {}
         self._substrings = tuple(item for item in self.by_substring.items() if item[0].isascii())
         self._other_substrings = tuple(item for item in self.by_substring.items() if not item[0].isascii())
 
+    def _token_anchors(self, token: str) -> tuple[int, ...]:
+        """The anchor sets one word satisfies (as itself, or by its first 1..PREFIX_CHARS characters); memoised."""
+        ids = self._by_token.get(token)
+        if ids is None:
+            found = set(self.by_word.get(token, ()))
+            for cut in _CUTS:
+                found.update(self.by_prefix.get(cut(token), ()))
+            ids = tuple(found)
+            if len(self._by_token) >= TOKEN_CACHE_SIZE:
+                self._by_token.clear()  # bounded memory whatever vocabulary flows through
+            self._by_token[token] = ids
+        return ids
+
     def present(self, folded: str, tokens: set[str]) -> set[int]:
         """Ids of the anchor sets that have a member in `folded` (whose distinct words are `tokens`)."""
-        by_word, by_prefix = self.by_word, self.by_prefix
-        prefixes: set[str] = set()
-        for cut in _CUTS:
-            prefixes.update(map(cut, tokens))
-        found: set[int] = set().union(*[by_word[word] for word in tokens & self._word_keys],
-                                      *[by_prefix[prefix] for prefix in prefixes & self._prefix_keys])
+        found: set[int] = set()
+        lookup = self._by_token.get
+        for token in tokens:
+            ids = lookup(token)
+            if ids is None:
+                ids = self._token_anchors(token)
+            if ids:
+                found.update(ids)
         for string, ids in self._substrings if folded.isascii() else self._substrings + self._other_substrings:
             if string in folded:
                 found.update(ids)

@@ -20,8 +20,9 @@ INTENT_CODES = (
 MODEL_MIN_WORDS = 4.0
 MODEL_FULL_WORDS = 8.0
 
-_LETTER = re.compile(r"[^\W\d_]")
-_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]")
+# Runs, not single characters: the same counts (summed run lengths) with a fraction of the objects.
+_LETTER = re.compile(r"[^\W\d_]+")
+_CJK = re.compile(r"[\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uac00-\ud7af]+")
 _SENTENCE_START = re.compile(r"(?:^|[.!?:;\n]\s*|\"\s*)(?:please\s+|now\s+|then\s+|and\s+|also\s+|just\s+)?"
                              r"(?:ignore|disregard|forget|say|print|write|tell|act|pretend|respond|reply|answer|repeat|"
                              r"output|give|show|reveal|stop|imagine|be|become|start|begin|continue|do|make|generate|"
@@ -49,7 +50,7 @@ class Unit:
 
 
 def content_words(folded: str) -> float:
-    return (len(_LETTER.findall(folded)) + 1.5 * len(_CJK.findall(folded))) / 5.0
+    return (sum(map(len, _LETTER.findall(folded))) + 1.5 * sum(map(len, _CJK.findall(folded)))) / 5.0
 
 
 def model_signal(unit: Unit) -> float:

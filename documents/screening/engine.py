@@ -90,7 +90,8 @@ def _shifted_only(text: str, folded: str, tokens: set[str]) -> list[tuple[str, s
     """Letter shifts and reversal of one document window (run decoders were tried on the whole document)."""
     # Prose full of distinct function words cannot be a shifted text (the decoder's own test counts every function
     # word, so this cheaper count never skips a window that test would try).
-    if len(STOPWORDS.intersection(tokens)) >= max(3, len(folded.split()) * 0.15):
+    # (Folded text has single spaces, so counting them counts its words.)
+    if len(STOPWORDS.intersection(tokens)) >= max(3, (folded.count(" ") + 1) * 0.15):
         return []
     return [item for item in decode_all("", folded) if item[0] in ("rot13", "atbash", "reversed")]
 
@@ -122,7 +123,9 @@ def _unit(text: str, kind: str, model: LinearModel | None, depth: int, decode: b
     folded = fold(text)
     tokens = tokens_of(folded.text)
     evidence = intents(folded.text, kind, tokens)
-    if folded.leet is not None:
+    # Un-leeting can only reveal an intent through words it creates; in a document (dates, prices, versions) most
+    # copies create none, and the pattern pass would read the same words twice.
+    if folded.leet is not None and (kind == "query" or not tokens_of(folded.leet) <= tokens):
         before = dict(evidence)
         _strongest(evidence, intents(folded.leet, kind))
         if evidence != before:

@@ -56,10 +56,10 @@ class LinearModel:
         count = len(words) + len(pairs) + len(grams)
         if not count:
             return self.bias
-        get_word, get_pair, get_gram = self.words.get, self.pairs.get, self.grams.get
-        total = sum(get_word(item, 0.0) for item in words)
-        total += sum(get_pair(item, 0.0) for item in pairs)
-        total += sum(get_gram(item, 0.0) for item in grams)
+        # map/filter keep the look-ups in C: unknown features give None and drop out of the sum.
+        total = sum(filter(None, map(self.words.get, words)))
+        total += sum(filter(None, map(self.pairs.get, pairs)))
+        total += sum(filter(None, map(self.grams.get, grams)))
         return self.bias + total / math.sqrt(count)
 
     def probability(self, folded: str) -> float:
