@@ -172,16 +172,18 @@ def _proc_stats() -> dict[int, tuple[int, str, float]]:
     return stats
 
 
-def server_cpu(server_pid: int) -> float:
-    """CPU seconds used so far by the gunicorn process tree and every PostgreSQL process (the database's own share)."""
+def server_cpu(server_pid: int) -> tuple[float, float]:
+    """CPU seconds used so far by the gunicorn process tree, and by every PostgreSQL process (the database's share)."""
     stats = _proc_stats()
-    tree, total = {server_pid}, 0.0
+    tree, server, database = {server_pid}, 0.0, 0.0
     for _ in range(3):  # master -> workers (-> any helper they fork)
         tree |= {pid for pid, (parent, _, _) in stats.items() if parent in tree}
     for pid, (_, name, seconds) in stats.items():
-        if pid in tree or name.startswith("postgres"):
-            total += seconds
-    return total
+        if pid in tree:
+            server += seconds
+        elif name.startswith("postgres"):
+            database += seconds
+    return server, database
 
 
 def run(env: dict, settings_module: str, args, label: str) -> dict:
@@ -193,16 +195,18 @@ def run(env: dict, settings_module: str, args, label: str) -> dict:
         mix = build_mix(port)
         load(port, mix, min(600, args.requests), args.clients)  # warm-up: imports, connections, caches
         before = audit_count(env)
-        cpu_before = server_cpu(server.pid)
+        server_before, database_before = server_cpu(server.pid)
         elapsed, statuses, mismatches = load(port, mix, args.requests, args.clients)
-        cpu = server_cpu(server.pid) - cpu_before
+        server_after, database_after = server_cpu(server.pid)
+        cpu, database_cpu = server_after - server_before + database_after - database_before, database_after - database_before
         after = audit_count(env)
     finally:
         stop(server)
     rate = args.requests / elapsed
     cpu_ms = cpu * 1000 / args.requests
     print(f"{label:>10}: {args.requests} requests in {elapsed:.2f} s = {rate:,.0f} req/s; server + PostgreSQL CPU {cpu_ms:.2f} ms "
-          f"per request; statuses {dict(sorted(statuses.items()))}; unexpected statuses {mismatches}")
+          f"per request (PostgreSQL {database_cpu * 1000 / args.requests:.2f} ms); statuses {dict(sorted(statuses.items()))}; "
+          f"unexpected statuses {mismatches}")
     return {"rate": rate, "entries": after - before, "cpu_ms": cpu_ms}
 
 
