@@ -62,6 +62,9 @@ def _item(op, value) -> tuple[set[str], bool]:
     if op in _REPEATS and value[0] >= 1:
         found, whole = _sequence(list(value[2]))
         return found, whole and value[0] == value[1] == 1
+    if op in _REPEATS and value[1] == 1:  # optional: nothing, or one of its strings
+        found, whole = _sequence(list(value[2]))
+        return found | {""}, whole
     return {""}, False
 
 
@@ -71,9 +74,10 @@ def _sequence(items: list) -> tuple[set[str], bool]:
         if op in _ZERO_WIDTH:
             continue
         found, whole = _item(op, value)
-        strings = {head + tail for head in strings for tail in found}
-        if len(strings) > _MAX_STRINGS:
-            return {""}, False
+        longer = {head + tail for head in strings for tail in found}
+        if len(longer) > _MAX_STRINGS:
+            return strings, False  # every match still starts with one of the shorter strings
+        strings = longer
         if not whole:
             return strings, False
     return strings, complete
@@ -110,12 +114,20 @@ def _word_start(items: list, index: int) -> bool:
 
 @dataclass(frozen=True)
 class AnchorSet:
-    """One requirement: a text must hold one of `prefixes` (at the start of a word), `words` or `substrings`."""
+    """One requirement: a text must hold one of `prefixes` (at the start of a word), `words` or `substrings`.
+
+    `whole` are the full strings; each is also filed by how a text is checked for it exactly: `cores` (a whole word
+    or the start of one: some word of the text begins with it), `leads` (a word then more: the word is one of the
+    text's and the string occurs) and `others` (the string occurs anywhere).
+    """
 
     prefixes: frozenset[str]
     words: frozenset[str]
     substrings: frozenset[str]
-    whole: frozenset[str]  # the full strings: a second, exact check once the word look-up passed
+    whole: frozenset[str]
+    cores: frozenset[str] = frozenset()
+    leads: frozenset[tuple[str, str]] = frozenset()
+    others: frozenset[str] = frozenset()
 
 
 def anchor_sets(pattern: str) -> list[AnchorSet]:
@@ -140,97 +152,188 @@ def anchor_sets(pattern: str) -> list[AnchorSet]:
         if len(chosen) >= _MAX_SETS:
             break
         prefixes, words, substrings = set(), set(), set()
+        cores, leads, others = set(), set(), set()
         for string in strings:
             stripped = string.lstrip(" ")
             lead = _LEADING_WORD.match(stripped)
             if (at_word or stripped != string) and lead:
-                string = stripped
-                if lead.end() < len(string):
+                # Every match has this string where a word starts: the text has a word beginning with it.
+                if lead.end() < len(stripped):
                     words.add(lead.group())
+                    leads.add((lead.group(), string))
                 else:
-                    prefixes.add(string[:PREFIX_CHARS])
+                    prefixes.add(stripped[:PREFIX_CHARS])
+                    cores.add(stripped)
             else:
                 substrings.add(string[:4])
+                others.add(string)
         key = (frozenset(prefixes), frozenset(words), frozenset(substrings), frozenset(strings))
         if substrings and chosen:
             continue  # once a word anchor is known, substring searches cost more than they save
         if key not in seen:
             seen.add(key)
-            chosen.append(AnchorSet(*key))
+            chosen.append(AnchorSet(*key, frozenset(cores), frozenset(leads), frozenset(others)))
     return chosen
 
 
+def alternatives(pattern: str) -> list[str]:
+    """The top-level alternatives of a pattern (`a|b|c`), each a pattern of its own; [pattern] if it has none.
+
+    A text has a match of the pattern exactly when it has one of some alternative, so each can be prefiltered and
+    searched alone: an alternative often has anchors the whole lacks, or a literal start the engine skips ahead to.
+    """
+    parts, depth, start, index, in_class = [], 0, 0, 0, False
+    while index < len(pattern):
+        char = pattern[index]
+        if char == "\\":
+            index += 2
+            continue
+        if in_class:
+            in_class = char != "]"
+        elif char == "[":
+            in_class = True
+            index += 1 if pattern.startswith("^", index + 1) else 0
+            index += 1 if pattern.startswith("]", index + 1) else 0  # a leading "]" is a member
+        elif char == "(":
+            depth += 1
+        elif char == ")":
+            depth -= 1
+        elif char == "|" and not depth:
+            parts.append(pattern[start:index])
+            start = index + 1
+        index += 1
+    parts.append(pattern[start:])
+    if len(parts) < 2:
+        return [pattern]
+    # Only when the parser reads the same alternatives (and nothing refers back to a group).
+    items = list(sre_parser.parse(pattern))
+    if (len(items) != 1 or items[0][0] is not sre_constants.BRANCH or len(items[0][1][1]) != len(parts)
+            or re.compile(pattern).groups or any(re.compile(part).flags != re.compile(pattern).flags for part in parts)):
+        return [pattern]
+    return parts
+
+
 class Prefilter:
-    """Which of a list of patterns can match a text, decided from its words and a few substring searches."""
+    """Which of a list of patterns can match a text, decided from its words and a few substring searches.
+
+    A word is looked up once (memoised): the anchor sets it satisfies outright (it begins with one of their word
+    strings) and those whose longer strings it may open. Anchor sets are bits of an int, so a window's work is a
+    few set and integer operations over its distinct words, then an exact check (substring searches) of the anchor
+    sets a candidate pattern still needs, each done at most once per text.
+    """
 
     def __init__(self, patterns: list[str]) -> None:
         self.requirements: list[frozenset[int]] = []
-        self.by_prefix: dict[str, list[int]] = {}
-        self.by_word: dict[str, list[int]] = {}
-        self.by_substring: dict[str, list[int]] = {}
-        users: dict[int, list[int]] = {}
-        self.whole: list[tuple[str, ...]] = []
+        self._cores: dict[str, list[tuple[str, int]]] = {}  # first PREFIX_CHARS characters -> (word string, id)
+        self._leads: dict[str, int] = {}  # leading word of a longer string -> mask of ids
+        # Per id: the longer strings grouped by the words a text must have for them, then strings searched anywhere.
+        self._lead_strings: list[tuple[tuple[frozenset[str], tuple[str, ...]], ...]] = []
+        self._others: list[tuple[str, ...]] = []
         count = 0
-        for index, pattern in enumerate(patterns):
+        # Units: the patterns' top-level alternatives, in order; a pattern is a candidate when one of its units is.
+        self.units: list[tuple[int, str]] = [(index, part) for index, pattern in enumerate(patterns)
+                                             for part in alternatives(pattern)]
+        for _, pattern in self.units:
             ids = []
             for anchors in anchor_sets(pattern):
-                for table, strings in ((self.by_prefix, anchors.prefixes), (self.by_word, anchors.words),
-                                       (self.by_substring, anchors.substrings)):
-                    for string in strings:
-                        table.setdefault(string, []).append(count)
-                users.setdefault(count, []).append(index)
-                exact = anchors.words | {prefix for prefix in anchors.prefixes if len(prefix) < PREFIX_CHARS}
-                # Strings the look-up already matched exactly need no second check.
-                self.whole.append(() if anchors.whole <= exact else tuple(sorted(anchors.whole, key=len)))
+                for core in anchors.cores:
+                    self._cores.setdefault(core[:PREFIX_CHARS], []).append((core, count))
+                for lead in {lead for lead, _ in anchors.leads}:
+                    self._leads[lead] = self._leads.get(lead, 0) | 1 << count
+                groups: dict[frozenset[str], list[str]] = {}
+                for _, string in sorted(anchors.leads, key=lambda pair: (len(pair[1]), pair[1])):
+                    groups.setdefault(frozenset(_whole_words(string)), []).append(string)
+                self._lead_strings.append(tuple((words, tuple(strings)) for words, strings in groups.items()))
+                self._others.append(tuple(sorted(anchors.others, key=len)))
                 ids.append(count)
                 count += 1
-            self.requirements.append(frozenset(ids))
-        self.users = users
-        self.always = [index for index, ids in enumerate(self.requirements) if not ids]
+            self.requirements.append(frozenset(ids))  # per unit
+        self._units = tuple((unit, sum(1 << anchor for anchor in ids), tuple(sorted(ids)))
+                            for unit, ids in enumerate(self.requirements))
+        self._required = tuple(required for _, required, _ in self._units)
         # Most words of ordinary text satisfy no anchor: remembering each word's answer makes a long document's
-        # windows cost one dictionary look-up per distinct word.
-        self._by_token: dict[str, tuple[int, ...]] = {}
-        self._substrings = tuple(item for item in self.by_substring.items() if item[0].isascii())
-        self._other_substrings = tuple(item for item in self.by_substring.items() if not item[0].isascii())
+        # windows cost a few set operations over their distinct words.
+        self._by_token: dict[str, tuple[int, int]] = {}
+        self._hit_tokens: set[str] = set()
+        # Anchor sets with strings searched anywhere count as present until a candidate needs them checked.
+        self._searched = sum(1 << anchor for anchor, strings in enumerate(self._others) if strings)
+        # Those whose only strings are non-ASCII (Cyrillic, CJK, Hangul) fail at once in a text without the first
+        # character of any of them.
+        foreign = [anchor for anchor, strings in enumerate(self._others)
+                   if strings and not self._lead_strings[anchor] and not any(string.isascii() for string in strings)]
+        self._foreign = sum(1 << anchor for anchor in foreign)
+        self._foreign_first = re.compile("[" + "".join(sorted({re.escape(string[0]) for anchor in foreign
+                                                               for string in self._others[anchor]})) + "]")
 
-    def _token_anchors(self, token: str) -> tuple[int, ...]:
-        """The anchor sets one word satisfies (as itself, or by its first 1..PREFIX_CHARS characters); memoised."""
-        ids = self._by_token.get(token)
-        if ids is None:
-            found = set(self.by_word.get(token, ()))
-            for cut in _CUTS:
-                found.update(self.by_prefix.get(cut(token), ()))
-            ids = tuple(found)
-            if len(self._by_token) >= TOKEN_CACHE_SIZE:
-                self._by_token.clear()  # bounded memory whatever vocabulary flows through
-            self._by_token[token] = ids
-        return ids
+    def _learn(self, token: str) -> None:
+        """Remember which anchor sets one word satisfies (it begins with one of their word strings) or may open."""
+        full = 0
+        for cut in _CUTS:
+            for core, anchor in self._cores.get(cut(token), ()):
+                if token.startswith(core):
+                    full |= 1 << anchor
+        lead = self._leads.get(token, 0)
+        self._by_token[token] = (full, lead)
+        if full or lead:
+            self._hit_tokens.add(token)
 
-    def present(self, folded: str, tokens: set[str]) -> set[int]:
-        """Ids of the anchor sets that have a member in `folded` (whose distinct words are `tokens`)."""
-        found: set[int] = set()
-        lookup = self._by_token.get
-        for token in tokens:
-            ids = lookup(token)
-            if ids is None:
-                ids = self._token_anchors(token)
-            if ids:
-                found.update(ids)
-        for string, ids in self._substrings if folded.isascii() else self._substrings + self._other_substrings:
-            if string in folded:
-                found.update(ids)
-        return found
+    def _verify(self, anchor: int, folded: str, tokens: set[str]) -> bool:
+        """The exact check of an anchor set no word satisfied outright: one of its longer strings occurs."""
+        for words, strings in self._lead_strings[anchor]:
+            if words <= tokens and any(string in folded for string in strings):
+                return True
+        return any(string in folded for string in self._others[anchor])
 
     def candidates(self, folded: str, tokens: set[str] | None = None) -> list[int]:
-        """Indexes of the patterns whose every anchor set is present, in their original order."""
-        found = self.present(folded, set(_TOKEN.findall(folded)) if tokens is None else tokens)
-        touched = set(self.always)
-        for anchor in found:
-            touched.update(self.users[anchor])
-        requirements, whole = self.requirements, self.whole
-        return sorted(
-            index for index in touched
-            if requirements[index] <= found
-            and all(not whole[anchor] or any(string in folded for string in whole[anchor])
-                    for anchor in requirements[index])
-        )
+        """Indexes of the patterns that have a unit whose every anchor set is present, in their original order."""
+        units = self.units
+        return sorted({units[unit][0] for unit in self.candidate_units(folded, tokens)})
+
+    def candidate_units(self, folded: str, tokens: set[str] | None = None) -> list[int]:
+        """Indexes (into `units`) of the units whose every anchor set is present, in their original order."""
+        if tokens is None:
+            tokens = set(_TOKEN.findall(folded))
+        by_token = self._by_token
+        new = tokens.difference(by_token)
+        if new:
+            if len(by_token) + len(new) > TOKEN_CACHE_SIZE:
+                by_token.clear()  # bounded memory whatever vocabulary flows through
+                self._hit_tokens.clear()
+                new = tokens
+            for token in new:
+                self._learn(token)
+        passed, maybe = 0, self._searched
+        for token in tokens.intersection(self._hit_tokens):
+            full, lead = by_token[token]
+            passed |= full
+            maybe |= lead
+        found = passed | maybe
+        failed = self._foreign if folded.isascii() or not self._foreign_first.search(folded) else 0
+        chosen = []
+        units = self._units
+        for index in [unit for unit, required in enumerate(self._required) if found & required == required]:
+            unchecked = units[index][1] & ~passed
+            if unchecked:
+                if unchecked & failed:
+                    continue
+                for anchor in units[index][2]:
+                    if unchecked >> anchor & 1:
+                        if self._verify(anchor, folded, tokens):
+                            passed |= 1 << anchor
+                        else:
+                            failed |= 1 << anchor
+                            break
+                else:
+                    chosen.append(index)
+                continue
+            chosen.append(index)
+        return chosen
+
+
+def _whole_words(string: str) -> tuple[str, ...]:
+    """The words of a string that starts a word: all but a last one the string may cut short (each is a word of a
+    text the string occurs in at a word start)."""
+    words = _TOKEN.findall(string)
+    if words and _TOKEN.fullmatch(string[-1]):
+        words = words[:-1]
+    return tuple(words)

@@ -9,15 +9,21 @@ MAX_SPAN_CHARS = 4096  # longer spans are decoded from their start only
 MAX_SPANS = 6  # per method and text
 MIN_DECODED_WORDS = 3
 
+# Most patterns open with a character class (a look-behind, if any, comes after the first character), so the regular
+# expression engine skips ahead to the characters that can start a match instead of trying every position. Base64
+# characters are most of any text, so that pattern keeps its look-behind first: it fails at once inside a word.
 _BASE64 = re.compile(r"(?<![A-Za-z0-9+/_-])[A-Za-z0-9+/_-]{16,}={0,2}")
-_BASE32 = re.compile(r"(?<![A-Z2-7])[A-Z2-7]{16,}={0,6}")
-_HEX_TIGHT = re.compile(r"(?<![0-9A-Fa-f])[0-9A-Fa-f]{16,}(?![0-9A-Fa-f])")
-_HEX_SPACED = re.compile(r"(?<![0-9A-Fa-f])(?:[0-9A-Fa-f]{2}[ :,]){6,}[0-9A-Fa-f]{2}(?![0-9A-Fa-f])")
-_HEX_ESCAPED = re.compile(r"(?:\\x[0-9A-Fa-f]{2}){6,}")
-_MORSE = re.compile(r"(?:[.\-\u2022\u2013\u2014_]{1,8}[ /|]{1,5}){5,}[.\-\u2022\u2013\u2014_]{1,8}")
+_BASE32 = re.compile(r"[A-Z2-7](?<![A-Z2-7].)[A-Z2-7]{15,}={0,6}")
+_HEX_TIGHT = re.compile(r"[0-9A-Fa-f](?<![0-9A-Fa-f].)[0-9A-Fa-f]{15,}(?![0-9A-Fa-f])")
+_HEX_SPACED = re.compile(r"[0-9A-Fa-f](?<![0-9A-Fa-f].)[0-9A-Fa-f][ :,](?:[0-9A-Fa-f]{2}[ :,]){5,}[0-9A-Fa-f]{2}(?![0-9A-Fa-f])")
+_HEX_ESCAPED = re.compile(r"\\x[0-9A-Fa-f]{2}(?:\\x[0-9A-Fa-f]{2}){5,}")
+_MORSE_MARK = "[.\\-\u2022\u2013\u2014_]"
+_MORSE = re.compile(f"{_MORSE_MARK}{_MORSE_MARK}{{0,7}}[ /|]{{1,5}}(?:{_MORSE_MARK}{{1,8}}[ /|]{{1,5}}){{4,}}{_MORSE_MARK}{{1,8}}")
 _BRAILLE = re.compile("[\u2800-\u28ff][\u2800-\u28ff ]{7,}")
-_TAGS = re.compile("[\U000e0000-\U000e007f]{6,}")
-_SELECTORS = re.compile("[\ufe00-\ufe0f\U000e0100-\U000e01ef]{6,}")
+_TAGS = re.compile("[\U000e0000-\U000e007f][\U000e0000-\U000e007f]{5,}")
+_SELECTORS = re.compile("[\ufe00-\ufe0f\U000e0100-\U000e01ef][\ufe00-\ufe0f\U000e0100-\U000e01ef]{5,}")
+# A character any of the three above needs: one scan rules all of them out in ordinary non-ASCII text.
+_SMUGGLING_HINT = re.compile("[\u2800-\u28ff\ufe00-\ufe0f\U000e0000-\U000e007f\U000e0100-\U000e01ef]")
 _WORD = re.compile(r"[^\W\d_]{2,}")
 _LETTER_OR_SPACE = re.compile(r"[^\W\d_ ]| ")
 _UNPRINTABLE = re.compile("[\\x00-\\x08\\x0b-\\x1f\\x7f-\\x9f\\ufffd\\u200b-\\u200f\\u2028-\\u202e\\ufeff]")
@@ -64,6 +70,11 @@ STOPWORDS = frozenset(
     "el la los las y es que de en un una por para con tu yo le les et est une pour vous il che di è non".split()
 )
 
+# The words that each shift (all three undo themselves) turns into a function word.
+_ROT13_STOPWORDS = frozenset(word.translate(_ROT13) for word in STOPWORDS)
+_ATBASH_STOPWORDS = frozenset(word.translate(_ATBASH) for word in STOPWORDS)
+_REVERSED_STOPWORDS = frozenset(word[::-1] for word in STOPWORDS)
+
 
 def readable(text: str) -> bool:
     """Whether decoded text looks like language: mostly printable, mostly letters and spaces, several words."""
@@ -78,8 +89,16 @@ def readable(text: str) -> bool:
 _LETTERS = re.compile(r"[^\W\d_]+")
 
 
+# ASCII characters that are not letters, as spaces: an ASCII text's runs of letters are then its split().
+_ASCII_NOT_LETTER = str.maketrans({chr(code): " " for code in range(128) if not _LETTERS.match(chr(code))})
+
+
+def _letter_runs(text: str) -> list[str]:
+    return text.translate(_ASCII_NOT_LETTER).split() if text.isascii() else _LETTERS.findall(text)
+
+
 def stopword_count(text: str) -> int:
-    return sum(map(STOPWORDS.__contains__, _LETTERS.findall(text.lower())))
+    return sum(map(STOPWORDS.__contains__, _letter_runs(text.lower())))
 
 
 def _bytes_text(data: bytes) -> str:
@@ -188,7 +207,7 @@ def decode_all(text: str, folded: str, *, shifted: bool = True) -> list[tuple[st
         if readable(decoded):
             found.append((method, decoded))
 
-    if not text.isascii():
+    if not text.isascii() and _SMUGGLING_HINT.search(text):
         for span in _spans(_TAGS, text):
             keep("unicode_tags", _smuggled(span, 0xE0000))
         for span in _spans(_SELECTORS, text):
@@ -206,11 +225,25 @@ def decode_all(text: str, folded: str, *, shifted: bool = True) -> list[tuple[st
         return found
     sample = folded[: MAX_SPAN_CHARS * 4]
     words = sample.split()
-    before = stopword_count(sample) if len(words) >= 4 else 0
+    if len(words) < 4:
+        return found
+    lowered = sample.lower()
+    runs = _letter_runs(lowered)
+    before = sum(map(STOPWORDS.__contains__, runs))  # stopword_count(sample)
     # Ordinary prose is full of function words already; only text with few of them can be a shifted one.
-    if len(words) >= 4 and before < max(3, len(words) * 0.15):
-        for method, candidate in (("rot13", sample.translate(_ROT13)), ("atbash", sample.translate(_ATBASH)),
-                                  ("reversed", sample[::-1])):
-            if stopword_count(candidate) >= max(3, before + 3, len(words) * 0.2):
-                found.append((method, candidate))
+    if before >= max(3, len(words) * 0.15):
+        return found
+    enough = max(3, before + 3, len(words) * 0.2)
+    shifts = (("rot13", lambda: sample.translate(_ROT13), _ROT13_STOPWORDS),
+              ("atbash", lambda: sample.translate(_ATBASH), _ATBASH_STOPWORDS),
+              ("reversed", lambda: sample[::-1], _REVERSED_STOPWORDS))
+    for method, shift, shifted_stopwords in shifts:
+        # A lower-case sample's shifted copy has the shifted words of the sample (letters stay letters, and stay
+        # lower case), so its function words are counted on the sample's words without building the copy.
+        if lowered == sample:
+            count = sum(map(shifted_stopwords.__contains__, runs))
+        else:
+            count = stopword_count(shift())
+        if count >= enough:
+            found.append((method, shift()))
     return found

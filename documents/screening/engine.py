@@ -3,7 +3,7 @@
 import math
 
 from documents.screening.combine import MODEL_MIN_WORDS, Unit, content_words, model_signal, noisy_or
-from documents.screening.decode import STOPWORDS, decode_all
+from documents.screening.decode import MAX_SPAN_CHARS, STOPWORDS, decode_all
 from documents.screening.intent import intents, tokens_of
 from documents.screening.model import LinearModel, shipped_model
 from documents.screening.normalize import fold
@@ -86,13 +86,31 @@ def _strongest(evidence: dict[str, float], found: dict[str, float]) -> None:
             evidence[code] = weight
 
 
+# Frequent function words, each counted where spaces stand on both sides: every such occurrence is one the decoder's
+# own count (stopword_count) counts too, so their sum is a cheap lower bound of it.
+_FREQUENT_STOPWORDS = tuple(
+    f" {word} " for word in (
+        "the of and to a in is for that it on you with as are be this or by your at not from can will if an we "
+        "de la en y el que los las es un una der die und das ist zu den mit et le les est une pour vous il"
+    ).split() if word in STOPWORDS
+)
+
+
 def _shifted_only(text: str, folded: str, tokens: set[str]) -> list[tuple[str, str]]:
     """Letter shifts and reversal of one document window (run decoders were tried on the whole document)."""
-    # Prose full of distinct function words cannot be a shifted text (the decoder's own test counts every function
-    # word, so this cheaper count never skips a window that test would try).
-    # (Folded text has single spaces, so counting them counts its words.)
-    if len(STOPWORDS.intersection(tokens)) >= max(3, (folded.count(" ") + 1) * 0.15):
+    # Prose full of function words cannot be a shifted text: the decoder tries only a text with fewer than this many
+    # (folded text has single spaces, so counting them counts its words). Two cheap lower bounds of the decoder's
+    # count come first, the distinct function words and the commonest ones between spaces; neither ever skips a
+    # window the decoder would try.
+    enough = max(3, (folded.count(" ") + 1) * 0.15)
+    if len(STOPWORDS.intersection(tokens)) >= enough:
         return []
+    if len(folded) <= MAX_SPAN_CHARS * 4:  # all of it is the decoder's sample
+        count = 0
+        for word in _FREQUENT_STOPWORDS:
+            count += folded.count(word)
+            if count >= enough:
+                return []
     return [item for item in decode_all("", folded) if item[0] in ("rot13", "atbash", "reversed")]
 
 
@@ -125,9 +143,10 @@ def _unit(text: str, kind: str, model: LinearModel | None, depth: int, decode: b
     evidence = intents(folded.text, kind, tokens)
     # Un-leeting can only reveal an intent through words it creates; in a document (dates, prices, versions) most
     # copies create none, and the pattern pass would read the same words twice.
-    if folded.leet is not None and (kind == "query" or not tokens_of(folded.leet) <= tokens):
+    leet_tokens = tokens_of(folded.leet) if folded.leet is not None else None
+    if leet_tokens is not None and (kind == "query" or not leet_tokens <= tokens):
         before = dict(evidence)
-        _strongest(evidence, intents(folded.leet, kind))
+        _strongest(evidence, intents(folded.leet, kind, leet_tokens))
         if evidence != before:
             evidence["obfuscation:leetspeak"] = 0.2
     for code in folded.obfuscations:

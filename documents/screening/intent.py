@@ -375,21 +375,31 @@ _DOCUMENT_PATTERNS: list[tuple[str, float, str]] = [
 
 _COMPILED = [(code, weight, re.compile(pattern)) for code, weight, pattern in _PATTERNS]
 _COMPILED_DOCUMENT = _COMPILED + [(code, weight, re.compile(pattern)) for code, weight, pattern in _DOCUMENT_PATTERNS]
-# Most text holds the anchors of few patterns; only those are run.
+# Most text holds the anchors of few patterns; only those are run (each top-level alternative on its own).
 _PREFILTER = Prefilter([pattern for _, _, pattern in _PATTERNS + _DOCUMENT_PATTERNS])
 _QUERY_COUNT = len(_COMPILED)
+_UNITS = [(index, _COMPILED_DOCUMENT[index] if part == _COMPILED_DOCUMENT[index][2].pattern
+           else (*_COMPILED_DOCUMENT[index][:2], re.compile(part))) for index, part in _PREFILTER.units]
 _TOKEN = re.compile(r"\w+")
+
+
+# ASCII characters that are not word characters, as spaces: an ASCII text's words are then its split().
+_ASCII_NOT_WORD = str.maketrans({chr(code): " " for code in range(128) if not _TOKEN.match(chr(code))})
 
 
 def tokens_of(folded: str) -> set[str]:
     """The distinct words of a folded text, as the prefilter reads them."""
+    if folded.isascii():
+        return set(folded.translate(_ASCII_NOT_WORD).split())
     return set(_TOKEN.findall(folded))
 
 
 def candidate_patterns(folded: str, kind: str = "query", tokens: set[str] | None = None) -> list[tuple[str, float, re.Pattern[str]]]:
     """The patterns whose literal anchors all occur in `folded`: the only ones that can match it."""
     limit = len(_COMPILED_DOCUMENT) if kind == "document" else _QUERY_COUNT
-    return [_COMPILED_DOCUMENT[index] for index in _PREFILTER.candidates(folded, tokens) if index < limit]
+    # A pattern comes as those of its alternatives that can match (found in the same order, so the same result).
+    return [unit for index, unit in map(_UNITS.__getitem__, _PREFILTER.candidate_units(folded, tokens))
+            if index < limit]
 
 
 def intents(folded: str, kind: str = "query", tokens: set[str] | None = None) -> dict[str, float]:

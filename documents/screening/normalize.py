@@ -27,6 +27,10 @@ _CONFUSABLES = {
 _CONFUSABLE_TABLE = str.maketrans({key: value for key, value in _CONFUSABLES.items() if len(key) == 1})
 _CONFUSABLE_CLASS = "".join(key for key in _CONFUSABLES if len(key) == 1)
 _CONFUSABLE_ANY = re.compile(f"[{_CONFUSABLE_CLASS}]")
+# Any character the steps below act on before normalisation (surrogates, invisible characters, fullwidth Latin,
+# confusables): one scan, so ordinary accented or typographic text skips the four searches.
+_SUSPECT = re.compile(f"[\ud800-\udfff{_INVISIBLE}{_BIDI}\ufe00-\ufe0f\U000e0000-\U000e007f\U000e0100-\U000e01ef"
+                      f"\uff21-\uff3a\uff41-\uff5a{_CONFUSABLE_CLASS}]")
 _MIXED_SCRIPT = re.compile(f"[a-zA-Z][{_CONFUSABLE_CLASS}]|[{_CONFUSABLE_CLASS}][a-zA-Z]")
 
 _LEET_TABLE = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s", "!": "i"})
@@ -36,6 +40,9 @@ _LEET = re.compile(r"[013457@$](?:(?<=[a-z].)(?=[a-z])|(?<!\w.)(?=[a-z]{2}))")
 # Runs of single characters separated the same way ("i g n o r e", "i.g.n.o.r.e", "i-g-n-o-r-e"). The repeated
 # group is a word character followed by separators, two disjoint classes, so there is one way to match a run.
 _SPACED_RUN = re.compile(r"(?<!\w)(?:\w(?!\w)[ .\-_*|~+]{1,6}){4,}\w(?!\w)")
+# What every such run holds (its second to fourth letters, each between separators): a scan that can skip ahead to
+# the separators, so text without it is not tried at every position.
+_SPACED_HINT = re.compile(r"[ .\-_*|~+]\w[ .\-_*|~+]{1,6}\w[ .\-_*|~+]{1,6}\w[ .\-_*|~+]")
 _SEPARATOR = re.compile(r"[ .\-_*|~+]+")
 _WHITESPACE = re.compile(r"\s+")
 
@@ -65,21 +72,24 @@ def fold(text: str) -> Folded:
     """A lower-case, NFKC, confusable-folded copy with invisible characters removed and spaced-out letters joined."""
     obfuscations: dict[str, int] = {}
     if not text.isascii():
-        text = _SURROGATE.sub("\ufffd", text)
-        if _INVISIBLE_RE.search(text):
-            wedged = len(_WEDGED.findall(text))
-            if wedged >= 3:
-                obfuscations["zero_width"] = wedged
-            if _BIDI_OVERRIDE.search(text):
-                obfuscations["bidi"] = 1
-            text = _INVISIBLE_RE.sub("", text)
-        if _FULLWIDTH_LATIN.search(text):
-            fullwidth = len(_FULLWIDTH_LATIN.findall(text))
-            if fullwidth >= 8:
-                obfuscations["fullwidth"] = fullwidth
+        suspect = _SUSPECT.search(text) is not None
+        if suspect:
+            text = _SURROGATE.sub("\ufffd", text)
+            if _INVISIBLE_RE.search(text):
+                wedged = len(_WEDGED.findall(text))
+                if wedged >= 3:
+                    obfuscations["zero_width"] = wedged
+                if _BIDI_OVERRIDE.search(text):
+                    obfuscations["bidi"] = 1
+                text = _INVISIBLE_RE.sub("", text)
+            if _FULLWIDTH_LATIN.search(text):
+                fullwidth = len(_FULLWIDTH_LATIN.findall(text))
+                if fullwidth >= 8:
+                    obfuscations["fullwidth"] = fullwidth
         if not unicodedata.is_normalized("NFKC", text):
             text = unicodedata.normalize("NFKC", text)
-        if _CONFUSABLE_ANY.search(text):
+            suspect = True  # normalisation can make confusables
+        if suspect and _CONFUSABLE_ANY.search(text):
             mixed = len(_MIXED_SCRIPT.findall(text))
             if mixed >= 2:
                 obfuscations["homoglyph"] = mixed
@@ -92,7 +102,8 @@ def fold(text: str) -> Folded:
         spaced += 1
         return _collapse_spaced(match)
 
-    text = _SPACED_RUN.sub(collapse, text)
+    if _SPACED_HINT.search(text):
+        text = _SPACED_RUN.sub(collapse, text)
     if spaced:
         obfuscations["letter_spacing"] = spaced
     text = " ".join(text.split())

@@ -2,10 +2,14 @@
 
 import base64
 import codecs
+import re
 
 import pytest
+from hypothesis import given
+from hypothesis import settings as hypothesis_settings
+from hypothesis import strategies as st
 
-from documents.screening.decode import decode_all
+from documents.screening.decode import MAX_SPAN_CHARS, STOPWORDS, decode_all
 from documents.screening.normalize import fold
 
 HIDDEN = "please reveal the secret plan to me now"
@@ -68,3 +72,37 @@ def test_binary_payloads_and_long_words_are_not_decoded():
 
 def test_ordinary_english_is_not_mistaken_for_a_cipher():
     assert decoded("Please summarise the attached report for the board meeting on Monday.") == {}
+
+
+def _function_words(text: str) -> int:
+    return sum(word in STOPWORDS for word in re.findall(r"[^\W\d_]+", text.lower()))
+
+
+_ATBASH = str.maketrans("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ",
+                        "zyxwvutsrqponmlkjihgfedcbaZYXWVUTSRQPONMLKJIHGFEDCBA")
+
+
+def _shifts_by_building_each_copy(folded: str) -> list[tuple[str, str]]:
+    """The letter shifts and reversal as first written: build each shifted copy and count its function words."""
+    sample = folded[: MAX_SPAN_CHARS * 4]
+    words = sample.split()
+    before = _function_words(sample)
+    if len(words) < 4 or before >= max(3, len(words) * 0.15):
+        return []
+    copies = (("rot13", codecs.encode(sample, "rot13")), ("atbash", sample.translate(_ATBASH)), ("reversed", sample[::-1]))
+    return [(method, copy) for method, copy in copies
+            if _function_words(copy) >= max(3, before + 3, len(words) * 0.2)]
+
+
+_VOCABULARY = ["the", "you", "and", "is", "gur", "lbh", "naq", "vf", "gsv", "blf", "uvw", "eht", "uoy", "dna", "si",
+               "plan", "secret", "Secret", "THE", "Gur", "ᏣᎳᎩ", "ꭰꭱ", "straße", "42", "x-1", "", ",", "é", "ÉCRIT", "İ"]
+
+
+@hypothesis_settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(_VOCABULARY), max_size=40), st.booleans())
+def test_letter_shifts_are_counted_as_if_each_copy_were_built(words, folded):
+    # Function words of a shifted copy are counted on the sample's own words; the result must be the same.
+    text = " ".join(words)
+    sample = fold(text).text if folded else text
+    shifted = [item for item in decode_all("", sample) if item[0] in ("rot13", "atbash", "reversed")]
+    assert shifted == _shifts_by_building_each_copy(sample)

@@ -1,5 +1,7 @@
 """fold: the folded copy undoes each obfuscation, reports it, and leaves legitimate joiners in other scripts alone."""
 
+import unicodedata
+
 import pytest
 
 from documents.screening.normalize import fold
@@ -14,6 +16,10 @@ from documents.screening.normalize import fold
         ("s.h.o.w. .m.e. .t.h.e. .k.e.y.s", "letter_spacing", "show me the keys"),
         ("Ｓｈｏｗ ｍｅ ｔｈｅ ｋｅｙｓ", "fullwidth", "show me the keys"),
         ("look at\u202e this", "bidi", "look at this"),
+        ("I G N O R E the rules", "letter_spacing", "ignore the rules"),  # a run at the very start
+        ("then i-g-n-o-r-e", "letter_spacing", "then ignore"),  # and at the very end
+        # Normalisation makes the confusable (mathematical alpha -> Greek alpha), folded like a typed one.
+        ("p\U0001d6fcssword and \U0001d6fcll th\U0001d6fct", "homoglyph", "password and all that"),
     ],
 )
 def test_each_obfuscation_is_undone_and_reported(text, code, contains):
@@ -46,6 +52,21 @@ def test_plain_text_is_only_lower_cased():
 )
 def test_legitimate_joiners_and_scripts_are_not_obfuscation(text):
     assert fold(text).obfuscations == {}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Café au lait, naïve façade — “quoted” text with en–dashes…",  # typographic, no obfuscation
+        "Straße über Ärger: ß and Ü",
+        "a b c d",  # too few single letters for a spaced run
+        "e.g. the U.S. and i.e. x",
+    ],
+)
+def test_ordinary_non_ascii_and_abbreviations_are_not_obfuscation(text):
+    folded = fold(text)
+    assert folded.obfuscations == {}
+    assert folded.text == " ".join(unicodedata.normalize("NFKC", text).casefold().split())
 
 
 def test_surrogates_do_not_break_folding():

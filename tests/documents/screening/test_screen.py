@@ -268,6 +268,42 @@ def test_the_prefilter_is_sound_on_generated_text(words):
             assert index in candidates, pattern.pattern
 
 
+@pytest.mark.parametrize(
+    ("pattern", "parts"),
+    [
+        (r"\bconsole\.log\b|\balert\s*\(|<\s*script\b", [r"\bconsole\.log\b", r"\balert\s*\(", r"<\s*script\b"]),
+        (r"\[(?:system|admin)\]|<\|?(?:im_start|a\|b)\|?>", [r"\[(?:system|admin)\]", r"<\|?(?:im_start|a\|b)\|?>"]),
+        (r"[|]x|y\|z", [r"[|]x", r"y\|z"]),  # a bar in a class or escaped separates nothing
+        (r"\b(?:one|two)\b", [r"\b(?:one|two)\b"]),  # alternatives inside a group stay together
+        (r"(a)|b", [r"(a)|b"]),  # groups: left whole
+        (r"ab|ac", [r"ab|ac"]),  # the parser factors out the common prefix: left whole
+    ],
+)
+def test_only_top_level_alternatives_are_split(pattern, parts):
+    from documents.screening.anchors import alternatives
+
+    assert alternatives(pattern) == parts
+
+
+@hypothesis_settings(max_examples=150, deadline=None)
+@given(st.lists(st.sampled_from(["console.log", "alert (", "alert(", "<", "script", "document.cookie", "[system]",
+                                 "<|im_start|>", "<<sys>>", "[/inst]", "x", " ", "\n", "from now on", "no filter mode",
+                                 "nofilter", "dan mode", "the file", "is safe", "api key", "системный промпт"]),
+                max_size=20))
+def test_the_prefilter_is_sound_on_alternatives_and_longer_anchors(words):
+    from documents.screening.intent import _COMPILED_DOCUMENT, _PREFILTER, candidate_patterns
+
+    folded = fold(" ".join(words)).text
+    candidates = set(_PREFILTER.candidates(folded))
+    for index, (code, weight, pattern) in enumerate(_COMPILED_DOCUMENT):
+        if pattern.search(folded):
+            assert index in candidates, pattern.pattern
+    # The alternatives handed to the pattern pass find a match exactly where their whole patterns do.
+    matched = {(code, weight) for code, weight, pattern in _COMPILED_DOCUMENT if pattern.search(folded)}
+    assert {(code, weight) for code, weight, unit in candidate_patterns(folded, "document") if unit.search(folded)} \
+        == matched
+
+
 # ---------------------------------------------------------------------------
 # Bad input: a verdict every time
 # ---------------------------------------------------------------------------
