@@ -5,6 +5,8 @@ import base64
 import binascii
 import re
 
+from documents.screening.normalize import SELECTOR_CHARS, TAG_CHARS
+
 MAX_SPAN_CHARS = 4096  # longer spans are decoded from their start only
 MAX_SPANS = 6  # per method and text
 MIN_DECODED_WORDS = 3
@@ -20,10 +22,10 @@ _HEX_ESCAPED = re.compile(r"\\x[0-9A-Fa-f]{2}(?:\\x[0-9A-Fa-f]{2}){5,}")
 _MORSE_MARK = "[.\\-\u2022\u2013\u2014_]"
 _MORSE = re.compile(f"{_MORSE_MARK}{_MORSE_MARK}{{0,7}}[ /|]{{1,5}}(?:{_MORSE_MARK}{{1,8}}[ /|]{{1,5}}){{4,}}{_MORSE_MARK}{{1,8}}")
 _BRAILLE = re.compile("[\u2800-\u28ff][\u2800-\u28ff ]{7,}")
-_TAGS = re.compile("[\U000e0000-\U000e007f][\U000e0000-\U000e007f]{5,}")
-_SELECTORS = re.compile("[\ufe00-\ufe0f\U000e0100-\U000e01ef][\ufe00-\ufe0f\U000e0100-\U000e01ef]{5,}")
+_TAGS = re.compile(f"[{TAG_CHARS}][{TAG_CHARS}]{{5,}}")
+_SELECTORS = re.compile(f"[{SELECTOR_CHARS}][{SELECTOR_CHARS}]{{5,}}")
 # A character any of the three above needs: one scan rules all of them out in ordinary non-ASCII text.
-_SMUGGLING_HINT = re.compile("[\u2800-\u28ff\ufe00-\ufe0f\U000e0000-\U000e007f\U000e0100-\U000e01ef]")
+_SMUGGLING_HINT = re.compile(f"[\u2800-\u28ff{SELECTOR_CHARS}{TAG_CHARS}]")
 _WORD = re.compile(r"[^\W\d_]{2,}")
 _LETTER_OR_SPACE = re.compile(r"[^\W\d_ ]| ")
 _UNPRINTABLE = re.compile("[\\x00-\\x08\\x0b-\\x1f\\x7f-\\x9f\\ufffd\\u200b-\\u200f\\u2028-\\u202e\\ufeff]")

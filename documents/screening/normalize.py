@@ -8,7 +8,10 @@ from dataclasses import dataclass
 # mere presence is no evidence; only invisible characters wedged between Latin letters are.
 _INVISIBLE = "\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f\u2060-\u2064\u206a-\u206f\u3164\ufeff\uffa0"
 _BIDI = "\u202a-\u202e\u2066-\u2069"
-_INVISIBLE_RE = re.compile(f"[{_INVISIBLE}{_BIDI}\ufe00-\ufe0f\U000e0000-\U000e007f\U000e0100-\U000e01ef]")
+# Characters that carry text invisibly (decode.py reads them back): Unicode tags and variation selectors.
+TAG_CHARS = "\U000e0000-\U000e007f"
+SELECTOR_CHARS = "\ufe00-\ufe0f\U000e0100-\U000e01ef"
+_INVISIBLE_RE = re.compile(f"[{_INVISIBLE}{_BIDI}{SELECTOR_CHARS}{TAG_CHARS}]")
 # Soft hyphens sit between letters legitimately (hyphenation hints), so they do not count as wedged.
 _WEDGED = re.compile("[A-Za-z][\u200b-\u200d\u2060\ufeff]+(?=[A-Za-z])")
 _BIDI_OVERRIDE = re.compile("[\u202d\u202e]")
@@ -29,7 +32,7 @@ _CONFUSABLE_CLASS = "".join(key for key in _CONFUSABLES if len(key) == 1)
 _CONFUSABLE_ANY = re.compile(f"[{_CONFUSABLE_CLASS}]")
 # Any character the steps below act on before normalisation (surrogates, invisible characters, fullwidth Latin,
 # confusables): one scan, so ordinary accented or typographic text skips the four searches.
-_SUSPECT = re.compile(f"[\ud800-\udfff{_INVISIBLE}{_BIDI}\ufe00-\ufe0f\U000e0000-\U000e007f\U000e0100-\U000e01ef"
+_SUSPECT = re.compile(f"[\ud800-\udfff{_INVISIBLE}{_BIDI}{SELECTOR_CHARS}{TAG_CHARS}"
                       f"\uff21-\uff3a\uff41-\uff5a{_CONFUSABLE_CLASS}]")
 _MIXED_SCRIPT = re.compile(f"[a-zA-Z][{_CONFUSABLE_CLASS}]|[{_CONFUSABLE_CLASS}][a-zA-Z]")
 
