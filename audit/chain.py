@@ -81,9 +81,14 @@ class ChainWriter:
             self.prev_mac = sealed["mac"]
         return sealed
 
+    @property
+    def unsigned(self) -> bool:
+        """Whether entries were written after the last checkpoint."""
+        return self.seq > self.checkpointed_seq
+
     def checkpoint_due(self, *, now: float | None = None) -> bool:
         """True when enough entries or time (monotonic seconds, `now` or the clock's) have passed since the last checkpoint."""
-        if self.seq == self.checkpointed_seq:
+        if not self.unsigned:
             return False
         every = self.checkpoint_every or int(ragsecure_settings.AUDIT_CHECKPOINT_EVERY)
         seconds = self.checkpoint_seconds or float(ragsecure_settings.AUDIT_CHECKPOINT_SECONDS)
@@ -110,6 +115,12 @@ def chain_reset(writer: ChainWriter) -> None:
     with _writer_lock:
         if _writer is writer:
             _writer = None
+
+
+def current_chain_writer() -> ChainWriter | None:
+    """This process's chain writer if it has written anything; never starts one."""
+    writer = _writer
+    return writer if writer is not None and writer.pid == os.getpid() else None
 
 
 def chain_writer() -> ChainWriter:

@@ -17,7 +17,7 @@ from django.db import DatabaseError, transaction
 from django.utils import timezone
 from django.utils.ipv6 import clean_ipv6_address
 
-from audit.chain import ChainWriter, audit_key, chain_reset, chain_writer, checkpoint_mac
+from audit.chain import ChainWriter, audit_key, chain_reset, chain_writer, checkpoint_mac, current_chain_writer
 from audit.commit import committer
 from audit.context import AuditContext
 from audit.flood import floods_due
@@ -184,10 +184,8 @@ def audit_checkpoint_write(*, writer: ChainWriter | None = None, key: bytes | No
 def audit_checkpoint_if_idle(*, now: float | None = None) -> dict | None:
     """Sign this process's chain when its newest entries have waited AUDIT_CHECKPOINT_SECONDS unsigned: a worker that
     goes quiet must not leave the tail of its chain unprovable until its next request."""
-    from audit import chain
-
-    writer = chain._writer
-    if writer is None or writer.pid != os.getpid() or not writer.checkpoint_due(now=now):
+    writer = current_chain_writer()
+    if writer is None or not writer.checkpoint_due(now=now):
         return None
     return audit_checkpoint_write(writer=writer)
 
@@ -231,10 +229,9 @@ def _final_checkpoint() -> None:
     if not ragsecure_settings.AUDIT_CHECKPOINT_AT_EXIT:
         return
     try:
-        from audit import chain
-
-        if chain._writer is not None and chain._writer.seq > chain._writer.checkpointed_seq:
-            audit_checkpoint_write()
+        writer = current_chain_writer()
+        if writer is not None and writer.unsigned:
+            audit_checkpoint_write(writer=writer)
     except Exception:  # noqa: BLE001 - never fail interpreter shutdown
         logger.exception("final audit checkpoint failed")
 
