@@ -31,7 +31,12 @@ COVERED_FIELDS = (
 )
 
 
+_JSON_NATIVE = frozenset({str, int, float, bool, type(None), list, dict})
+
+
 def _canonical(value: Any) -> Any:
+    if type(value) in _JSON_NATIVE:
+        return value
     if isinstance(value, datetime):
         return value.isoformat(timespec="microseconds")
     if hasattr(value, "hex") and not isinstance(value, (bytes, str, int, float)):

@@ -71,11 +71,11 @@ class GroupCommitter:
             if connection.in_atomic_block:
                 # A savepoint, so a failed insert leaves the caller's transaction usable.
                 with transaction.atomic():
-                    _insert([item.sealed for item in batch])
+                    insert_entries([item.sealed for item in batch])
             else:
                 # One multi-row INSERT in autocommit mode is atomic by itself and durable when it returns:
                 # no BEGIN and COMMIT round trips.
-                _insert([item.sealed for item in batch])
+                insert_entries([item.sealed for item in batch])
         except DatabaseError:
             for item in batch:
                 try:
@@ -98,9 +98,17 @@ _PLAIN_TYPES = frozenset(
 )
 
 
-def _insert(entries: list[dict[str, Any]]) -> None:
+def sealed_columns() -> list[str]:
+    """The columns a sealed entry fills (every one but the erasure time, set only when personal data is erased)."""
+    from audit.models import AuditEntry
+
+    return [field.column for field in AuditEntry._meta.concrete_fields if field.attname != "personal_erased_at"]
+
+
+def insert_entries(entries: list[dict[str, Any]], *, ignore_existing: bool = False) -> None:
     """One multi-row INSERT through the model's own field conversions where a type needs one (the ORM's per-object
-    machinery costs more than the write itself on the request path)."""
+    machinery costs more than the write itself on the request path). `ignore_existing` skips entries whose id is
+    already stored (an entry written twice after a lost reply)."""
     from audit.models import AuditEntry
 
     fields = [field for field in AuditEntry._meta.concrete_fields if field.attname in entries[0]]
@@ -117,6 +125,8 @@ def _insert(entries: list[dict[str, Any]]) -> None:
     ]
     # Only the model's own quoted identifiers are formatted in; every value is a bound parameter.
     sql = f"INSERT INTO {quote(AuditEntry._meta.db_table)} ({columns}) VALUES {', '.join([row] * len(entries))}"  # noqa: S608
+    if ignore_existing:
+        sql += " ON CONFLICT (id) DO NOTHING"
     with _cursor() as cursor:
         cursor.execute(sql, params)
 

@@ -3,6 +3,7 @@
 Every pattern here is linear-time (no nested quantifiers), so hostile input cannot stall a request.
 """
 
+import functools
 import hashlib
 import re
 from typing import Any
@@ -83,6 +84,16 @@ def truncate(text: str, limit: int) -> str:
 
 def clean(value: Any, limit: int) -> str:
     """Text safe to store and display: bounded first (so work stays linear), secrets masked, controls escaped, bounded again."""
+    if type(value) is str and len(value) <= _MEMO_LENGTH:
+        # Most values repeat from request to request (actions, scopes, verdict keys, paths, user agents).
+        return _clean_memo(value, limit)
+    return _clean(value, limit)
+
+
+_MEMO_LENGTH = 256
+
+
+def _clean(value: Any, limit: int) -> str:
     text = as_text(value)
     if len(text) > limit * 4:
         # Cut, and drop the word cut in half: a secret's tail must not survive because its head was cut off.
@@ -91,6 +102,9 @@ def clean(value: Any, limit: int) -> str:
         if len(words) == 2 and len(words[1]) < 256:
             text = words[0]
     return truncate(escape_controls(mask_secrets(text)), limit)
+
+
+_clean_memo = functools.lru_cache(maxsize=4096)(_clean)
 
 
 def clean_query_string(query: str, limit: int = 2048) -> str:

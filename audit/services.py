@@ -1,6 +1,7 @@
 """Writing audit entries: seal into the chain, store in the database (or the spool), stream as JSON lines, checkpoint."""
 
 import atexit
+import functools
 import ipaddress
 import json
 import logging
@@ -24,6 +25,7 @@ from audit.flood import floods_due
 from audit.models import AuditCheckpoint, AuditEntry
 from audit.sanitize import clean, clean_detail, clean_query_string, personal_digest
 from audit.spool import AuditUnavailable, spool_drain
+from audit.writer import writer_client
 from ragsecure.conf import ragsecure_settings
 from ragsecure.secrets import SecretsError
 
@@ -101,6 +103,10 @@ def stored_ip(value: str | None) -> str | None:
     """An IP address in the form the database stores (IPv4-mapped IPv6 unpacked, zone id dropped), or None."""
     if not value:
         return None
+    return _stored_ip(value) if len(value) <= 64 else _parse_ip(value)
+
+
+def _parse_ip(value: str) -> str | None:
     value = value.split("%", 1)[0]
     try:
         return clean_ipv6_address(value) if ":" in value else str(ipaddress.IPv4Address(value))
@@ -108,9 +114,23 @@ def stored_ip(value: str | None) -> str | None:
         return None
 
 
+_stored_ip = functools.lru_cache(maxsize=4096)(_parse_ip)
+
+
+def _json_value(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.isoformat(timespec="microseconds")
+    return str(value)  # UUID
+
+
+def stream_line(kind: str, document: dict[str, Any]) -> str:
+    """One line of the JSON-lines stream (ASCII, no newline inside): the document with its type."""
+    return json.dumps({"type": kind, **document}, default=_json_value, ensure_ascii=True, separators=(",", ":"))
+
+
 def _stream(kind: str, document: dict[str, Any]) -> None:
     if stream.isEnabledFor(logging.INFO):
-        stream.info(json.dumps({"type": kind, **document}, default=str, ensure_ascii=True, separators=(",", ":")))
+        stream.info(stream_line(kind, document))
 
 
 def audit_entry_write(fields: dict[str, Any]) -> dict[str, Any]:
@@ -127,7 +147,13 @@ def audit_entry_write(fields: dict[str, Any]) -> dict[str, Any]:
     checkpoint_timer.ensure_started()
     sealed = writer.seal(fields, key)
     try:
-        durable_in_database = committer.write(sealed)
+        # The host writer, when one runs, stores and streams the entry; otherwise this process does.
+        line = stream_line("entry", sealed)
+        durable_in_database = writer_client.write(line)
+        if durable_in_database is None:
+            durable_in_database = committer.write(sealed)
+            if stream.isEnabledFor(logging.INFO):
+                stream.info(line)
     except AuditUnavailable:
         # This entry's seq was used but never stored: continue in a fresh chain so
         # the old one ends cleanly instead of showing a permanent gap.
@@ -135,7 +161,6 @@ def audit_entry_write(fields: dict[str, Any]) -> dict[str, Any]:
         raise
     if not durable_in_database:
         logger.error("audit entry %s spooled: the database write failed", sealed["id"])
-    _stream("entry", sealed)
     if writer.checkpoint_due():
         audit_checkpoint_write(writer=writer, key=key)
         audit_floods_write()

@@ -186,22 +186,41 @@ def server_cpu(server_pid: int) -> tuple[float, float]:
     return server, database
 
 
-def run(env: dict, settings_module: str, args, label: str) -> dict:
-    env = {**env, "DJANGO_SETTINGS_MODULE": settings_module}
+def start_writer(env: dict, path: str) -> subprocess.Popen:
+    """The host audit writer, as `make run` starts it beside gunicorn."""
+    command = [PYTHON, "manage.py", "audit_writer", "--socket", path]
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
+    if "listening" not in (process.stdout.readline() or ""):
+        process.kill()
+        raise SystemExit("the audit writer did not start")
+    return process
+
+
+def run(env: dict, settings_module: str, args, label: str, writer_socket: str = "") -> dict:
+    env = {**env, "DJANGO_SETTINGS_MODULE": settings_module, "RAGSECURE_AUDIT_WRITER_SOCKET": writer_socket}
     flush_redis(env["REDIS_URL"])
     port = free_port()
+    writer = start_writer(env, writer_socket) if writer_socket else None
     server = serve(env, port, args.workers, args.threads)
     try:
         mix = build_mix(port)
         load(port, mix, min(600, args.requests), args.clients)  # warm-up: imports, connections, caches
         before = audit_count(env)
         server_before, database_before = server_cpu(server.pid)
+        writer_before = server_cpu(writer.pid)[0] if writer is not None else 0.0
         elapsed, statuses, mismatches = load(port, mix, args.requests, args.clients)
         server_after, database_after = server_cpu(server.pid)
+        if writer is not None:
+            writer_cpu = server_cpu(writer.pid)[0] - writer_before
+            server_after += writer_cpu
+            print(f"{label:>10}: the audit writer used {writer_cpu * 1000 / args.requests:.2f} ms CPU per request")
         cpu, database_cpu = server_after - server_before + database_after - database_before, database_after - database_before
         after = audit_count(env)
     finally:
         stop(server)
+        if writer is not None:
+            stop(writer)
+            print(f"{label:>10}: {writer.stdout.read().strip()}")
     rate = args.requests / elapsed
     cpu_ms = cpu * 1000 / args.requests
     print(f"{label:>10}: {args.requests} requests in {elapsed:.2f} s = {rate:,.0f} req/s; server + PostgreSQL CPU {cpu_ms:.2f} ms "
@@ -216,6 +235,7 @@ def main() -> int:
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--threads", type=int, default=4, help="gthread threads per worker")
+    parser.add_argument("--direct", action="store_true", help="also measure audit on without the host audit writer")
     parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/ragsecure_bench"))
     args = parser.parse_args()
     if not args.database_url.startswith("postgres"):
@@ -251,7 +271,10 @@ def main() -> int:
     print(f"PostgreSQL, gunicorn {args.workers} workers x {args.threads} threads (gthread), {args.clients} concurrent clients, "
           f"{os.cpu_count()} cores")
     off = run(env, "bench.settings_audit_off", args, "audit off")
-    on = run(env, "ragsecure.settings.local", args, "audit on")
+    if args.direct:
+        direct = run(env, "ragsecure.settings.local", args, "no writer")
+        print(f"audit cost without the host writer (each worker commits its own entries): {(1 - direct['rate'] / off['rate']) * 100:.1f}%")
+    on = run(env, "ragsecure.settings.local", args, "audit on", writer_socket=f"{workdir}/run/audit-writer.sock")
     cost = (1 - on["rate"] / off["rate"]) * 100
     print(f"audit cost: {cost:.1f}% of throughput (target <= 15%); CPU per request (server + PostgreSQL, independent of "
           f"other load on the machine): +{(on['cpu_ms'] / off['cpu_ms'] - 1) * 100:.1f}%")

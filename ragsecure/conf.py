@@ -43,6 +43,10 @@ DEFAULTS: dict[str, Any] = {
     "AUDIT_PROMPT_LIMIT": 2048,
     "AUDIT_CHECKPOINT_AT_EXIT": True,
     "AUDIT_CHECKPOINT_TIMER": True,  # a thread per process signs an idle chain's tail after AUDIT_CHECKPOINT_SECONDS
+    # The host audit writer's Unix socket (`manage.py audit_writer`); empty: each process writes its own entries.
+    "AUDIT_WRITER_SOCKET": "",
+    "AUDIT_WRITER_TIMEOUT": 5.0,  # seconds a request waits for the writer before writing its entry itself
+    "AUDIT_WRITER_RETRY_SECONDS": 1.0,  # after a failure, how long a process writes directly before trying again
     # Answering
     "LLM_BACKEND": "extractive",
     "LLM_BASE_URL": "",

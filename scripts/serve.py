@@ -52,6 +52,25 @@ def start_redis(url: str) -> subprocess.Popen | None:
     return None
 
 
+def start_audit_writer(env: dict) -> subprocess.Popen | None:
+    """The host audit writer (workers share its commits); None when it cannot start (workers then write directly)."""
+    var_dir = Path(env.get("RAGSECURE_VAR_DIR") or ROOT / "var")
+    path = env.get("RAGSECURE_AUDIT_WRITER_SOCKET") or str(var_dir / "run" / "audit-writer.sock")
+    if len(os.fsencode(path)) > 100:
+        say(f"audit writer not started: socket path {path} is too long (set RAGSECURE_AUDIT_WRITER_SOCKET)")
+        return None
+    process = subprocess.Popen(  # noqa: S603 - fixed arguments
+        [PYTHON, "manage.py", "audit_writer", "--socket", path], cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True
+    )
+    if "listening" not in (process.stdout.readline() or ""):
+        process.wait(timeout=10)
+        say("audit writer did not start: each worker writes its own audit entries")
+        return None
+    env["RAGSECURE_AUDIT_WRITER_SOCKET"] = path
+    say(f"audit writer listening on {path}")
+    return process
+
+
 def manage(*args: str, env: dict) -> None:
     subprocess.run([PYTHON, "manage.py", *args], cwd=ROOT, env=env, check=True)  # noqa: S603
 
@@ -60,7 +79,7 @@ def main() -> int:
     env = dict(os.environ)
     env.setdefault("DJANGO_SETTINGS_MODULE", "ragsecure.settings.local")
     redis_url = env.get("REDIS_URL", "redis://127.0.0.1:6379/0")
-    redis_process = None
+    redis_process = audit_writer = None
     workers = int(env.get("WEB_CONCURRENCY", "0")) or max(2, (os.cpu_count() or 1) * 2 + 1)
     if not redis_url:
         say("REDIS_URL is empty: local mode (in-process limits, one worker)")
@@ -81,6 +100,7 @@ def main() -> int:
         manage("migrate", "--noinput", "-v", "0", env=env)
         manage("bootstrap", env=env)
         manage("collectstatic", "--noinput", "-v", "0", env=env)
+        audit_writer = start_audit_writer(env)
         say(f"serving on http://{BIND} with {workers} worker(s)")
         gunicorn = subprocess.Popen(  # noqa: S603
             [PYTHON, "-m", "gunicorn", "ragsecure.wsgi:application", "--bind", BIND, "--workers", str(workers),
@@ -97,9 +117,10 @@ def main() -> int:
             gunicorn.terminate()
             return gunicorn.wait()
     finally:
-        if redis_process is not None:
-            redis_process.terminate()
-            redis_process.wait(timeout=10)
+        for process in (audit_writer, redis_process):
+            if process is not None:
+                process.terminate()
+                process.wait(timeout=10)
 
 
 if __name__ == "__main__":

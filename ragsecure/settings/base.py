@@ -230,6 +230,7 @@ RAGSECURE = {
     "ACCESS_TOKEN_LIFETIME": timedelta(minutes=5),
     "REFRESH_TOKEN_LIFETIME": timedelta(days=1),
     "AUDIT_DIR": env.str("RAGSECURE_AUDIT_DIR", default=str(VAR_DIR / "audit")),
+    "AUDIT_WRITER_SOCKET": env.str("RAGSECURE_AUDIT_WRITER_SOCKET", default=""),
     "ANSWER_CANARY": env.str("RAGSECURE_ANSWER_CANARY", default=""),
     # Screening thresholds: set only when the environment names them, else ragsecure.conf's defaults apply
     **{

@@ -38,4 +38,6 @@ RAGSECURE = {
     # Tests write checkpoints where they expect them; a timer thread would add its own at random moments.
     "AUDIT_CHECKPOINT_TIMER": False,
     "AUDIT_DIR": os.path.join(tempfile.gettempdir(), f"ragsecure-test-audit-{os.getpid()}"),
+    # Tests that use a host writer start their own.
+    "AUDIT_WRITER_SOCKET": "",
 }
