@@ -51,7 +51,8 @@ def audit_key() -> bytes:
 
 def entry_mac(fields: dict[str, Any], key: bytes) -> str:
     """The MAC of an entry: HMAC-SHA256 over the canonical JSON of its covered fields (prev_mac included)."""
-    document = [MAC_VERSION] + [_canonical(fields[name]) for name in COVERED_FIELDS]
+    values = [fields[name] for name in COVERED_FIELDS]
+    document = [MAC_VERSION] + [value if type(value) in _JSON_NATIVE else _canonical(value) for value in values]
     payload = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
     return hmac.new(key, payload.encode("ascii"), hashlib.sha256).hexdigest()
 

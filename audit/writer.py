@@ -11,7 +11,10 @@ sends it as one JSON line and waits for one status byte:
 The writer replies only after the COMMIT (or the spool's fsync), so an entry is
 durable before its request's response leaves, exactly as on the direct path.
 While one commit runs, the next entries queue in the socket buffers and go
-into the next commit together. The writer also writes the entries to the
+into the next commit together; while requests overlap, the writer also waits
+up to `gather_seconds` (the command's --gather-ms, 4 ms) for more entries
+before it commits, as PostgreSQL's commit_delay does for its own commits, and
+a client sending one request after another never waits. The writer also writes the entries to the
 JSON-lines stream. Entries are inserted with `ON CONFLICT (id) DO NOTHING`:
 an entry a worker gave up waiting for and then wrote itself is stored once.
 
@@ -185,9 +188,11 @@ def _json_insert_sql() -> str:
 class AuditWriterServer:
     """Accepts worker connections on a Unix socket; each loop stores every complete line received in one commit."""
 
-    def __init__(self, path: str | Path, *, max_batch: int = 500) -> None:
+    def __init__(self, path: str | Path, *, max_batch: int = 500, gather_seconds: float = 0.0) -> None:
         self.path = Path(path)
         self.max_batch = max_batch
+        self.gather_seconds = gather_seconds
+        self._concurrent = False  # whether the last commit carried entries of more than one request
         self.stopped = threading.Event()
         self._selector = selectors.DefaultSelector()
         self._buffers: dict[socket.socket, bytearray] = {}
@@ -227,14 +232,25 @@ class AuditWriterServer:
     def step(self, timeout: float) -> int:
         """Wait up to `timeout` for input, then store every complete line received; returns how many."""
         pending: list[tuple[socket.socket, bytes]] = []
+        self._receive(timeout, pending)
+        if pending and self.gather_seconds and self._concurrent:
+            # Requests are overlapping: wait up to the gathering time for more entries to share this commit.
+            # A lone client (one request after another) never waits: its commits carry one entry each.
+            deadline = time.monotonic() + self.gather_seconds
+            while len(pending) < self.max_batch and (left := deadline - time.monotonic()) > 0:
+                self._receive(left, pending)
+        if pending:
+            self._concurrent = len(pending) > 1
+        for start in range(0, len(pending), self.max_batch):
+            self._store(pending[start : start + self.max_batch])
+        return len(pending)
+
+    def _receive(self, timeout: float, pending: list[tuple[socket.socket, bytes]]) -> None:
         for key, _ in self._selector.select(timeout):
             if key.fileobj is self._listener:
                 self._accept()
             else:
                 self._read(key.fileobj, pending)
-        for start in range(0, len(pending), self.max_batch):
-            self._store(pending[start : start + self.max_batch])
-        return len(pending)
 
     def _accept(self) -> None:
         while True:

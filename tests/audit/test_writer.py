@@ -10,6 +10,7 @@ import socket
 import stat
 import tempfile
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -131,6 +132,41 @@ def test_concurrent_threads_share_the_writer_and_lose_nothing(running_writer):
     assert running_writer.server.entries == 120
     assert len({document["id"] for document in stream_entries()}) == 120
     verify()
+
+
+def test_overlapping_requests_share_commits(short_dir, settings, transactional_db):
+    writer = RunningWriter(short_dir / "writer.sock", gather_seconds=0.05)
+    settings.RAGSECURE = {**settings.RAGSECURE, "AUDIT_WRITER_SOCKET": str(writer.server.path)}
+    barrier = threading.Barrier(8)
+
+    def worker(index: int) -> None:
+        try:
+            for number in range(5):
+                barrier.wait(timeout=30)
+                audit_entry_write(entry(f"test.thread{index}", detail={"number": number}))
+        finally:
+            connection.close()
+
+    try:
+        run_threads(worker, 8)
+    finally:
+        writer.stop()
+    assert writer.server.entries == AuditEntry.objects.count() == 40
+    assert writer.server.batches < 40
+    verify()
+
+
+def test_one_request_after_another_never_waits_to_gather(short_dir, settings, transactional_db):
+    writer = RunningWriter(short_dir / "writer.sock", gather_seconds=5.0)
+    settings.RAGSECURE = {**settings.RAGSECURE, "AUDIT_WRITER_SOCKET": str(writer.server.path)}
+    started = time.monotonic()
+    try:
+        for number in range(20):
+            audit_entry_write(entry(detail={"number": number}))
+    finally:
+        writer.stop()
+    assert time.monotonic() - started < 5.0  # one gathering wait alone would take 5 s
+    assert writer.server.batches == writer.server.entries == 20
 
 
 def test_an_entry_sent_twice_is_stored_once(running_writer):
@@ -264,7 +300,12 @@ def test_a_socket_path_too_long_is_refused(short_dir):
 
 @pytest.mark.parametrize(
     ("arguments", "message"),
-    [([], "No socket"), (["--socket", "/tmp/w.sock", "--max-batch", "0"], "--max-batch"), (["--socket", "/" + "x" * 200], "Cannot listen")],
+    [
+        ([], "No socket"),
+        (["--socket", "/tmp/w.sock", "--max-batch", "0"], "--max-batch"),
+        (["--socket", "/tmp/w.sock", "--gather-ms", "-1"], "--gather-ms"),
+        (["--socket", "/" + "x" * 200], "Cannot listen"),
+    ],
 )
 def test_the_command_refuses_bad_arguments(arguments, message):
     with pytest.raises(CommandError, match=message):

@@ -16,15 +16,21 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--socket", default=None, help="Unix socket path (default: the AUDIT_WRITER_SOCKET setting).")
+        parser.add_argument(
+            "--gather-ms", type=float, default=4.0,
+            help="While requests overlap, wait up to this long for more entries to share a commit (default 4; 0: never).",
+        )
         parser.add_argument("--max-batch", type=int, default=500, help="Most entries in one INSERT (default 500).")
 
-    def handle(self, *args, socket: str | None, max_batch: int, **options) -> None:
+    def handle(self, *args, socket: str | None, max_batch: int, gather_ms: float, **options) -> None:
         path = socket or ragsecure_settings.AUDIT_WRITER_SOCKET
         if not path:
             raise CommandError("No socket: pass --socket or set RAGSECURE_AUDIT_WRITER_SOCKET.")
         if not 1 <= max_batch <= 10_000:
             raise CommandError("--max-batch must be between 1 and 10000.")
-        server = AuditWriterServer(path, max_batch=max_batch)
+        if not 0 <= gather_ms <= 1000:
+            raise CommandError("--gather-ms must be between 0 and 1000.")
+        server = AuditWriterServer(path, max_batch=max_batch, gather_seconds=gather_ms / 1000)
         try:
             server.bind()
         except (OSError, ValueError) as exc:
