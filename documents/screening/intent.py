@@ -52,12 +52,30 @@ _PATTERNS: list[tuple[str, float, str]] = [
     # --- Instruction override (English)
     ("override", 0.92, rf"\b{_DISMISS}\W+(?:\w+\W+){{0,4}}?{_PRIOR}\W+(?:\w+\W+){{0,3}}?{_RULES}\b"),
     ("override", 0.8, rf"\b{_DISMISS_WEAK}\W+(?:\w+\W+){{0,3}}?{_BACK}\W+(?:\w+\W+){{0,2}}?{_RULES}\b"),
-    ("override", 0.85, rf"\b{_DISMISS}\W+(?:all|everything|anything)\b(?:\W+(?:you|i)\W+(?:\w+\W+){{0,3}}?"
+    ("override", 0.85, rf"\b{_DISMISS}\W+(?:about\W+)?(?:all|everything|anything)\b(?:\W+(?:you|i)\W+(?:\w+\W+){{0,3}}?"
                        r"(?:know|told|said|learned|were told|have been told|was told|been given))?"),
     ("override", 0.8, rf"\b{_DISMISS}\W+(?:the\W+)?(?:above|previous|prior|preceding|earlier)\b"),
     ("override", 0.75, r"\b(?:new|updated|real|actual|true|revised|additional|secret|hidden|important|priority|"
                        r"urgent|override|admin|system)\W+(?:\w+\W+){0,1}?(?:instructions?|task|directives?|orders?|"
-                       r"commands?|rules)\W*(?::|follow|are|is|apply|take)"),
+                       r"commands?|rules)\W*(?::|follow|are|is|apply|take|(?:to|for)\W+(?:the\W+)?(?:\w+\W+)?(?:assistant|"
+                       r"ai|model|bot|chatbot|llm|gpt|chatgpt)\b)"),
+    # A numbered or labelled "next order" slipped into a conversation: "additional instruction - ...".
+    ("override", 0.55, r"\b(?:additional|new|next|further|extra|final|real)\W+(?:instruction|statement|task|command|"
+                       r"directive|order|request)\s*[-–—:]\s"),
+    ("override", 0.7, r"\b(?:begin|start|initiate|commence)\w*\W+(?:\w+\W+)?re-?program(?:ming|med)?\b|"
+                      r"\bre-?program(?:ming)?\W+(?:the\W+|your\W+)?(?:assistant|ai|model|bot|chatbot|yourself)\b"),
+    ("override", 0.35, r"\b(?:you|which|that)\W+(?:\w+\W+)?(?:have|has|had|with|got)\W+(?:\w+\W+)?amnesia\b|"
+                       r"\b(?:you|which|that)\W+(?:have|has|had)\W+(?:\w+\W+)?(?:forgot|forgotten)\W+(?:all|everything)\b"),
+    # Answering around the retrieved passages: "from your own knowledge, not from the articles".
+    ("override", 0.6, r"\b(?:by|from|with|use|using|on|based on|rely on|stick to)\W+(?:only\W+)?(?:your\W+)?own\W+(?:\w+\W+)?"
+                      r"(?:knowledge|opinion|views?|beliefs?|data|training)\W+(?:\w+\W+){0,2}?(?:not|instead of|rather than|"
+                      r"ignoring|never)\W+(?:\w+\W+){0,3}?(?:articles?|documents?|context|sources?|texts?|passages?|excerpts?|"
+                      r"search results?)\b"),
+    ("override", 0.5, r"\b(?:not|never|don'?t|do not|without)\W+(?:\w+\W+){0,2}?(?:rely on|relying on|using|use|based on|"
+                      r"refer to|referring to|look at|consult)\W+(?:the\W+)?(?:provided\W+|given\W+|retrieved\W+|"
+                      r"supplied\W+)(?:articles?|documents?|context|sources?|texts?|passages?)\b"),
+    ("override", 0.55, r"\b(?:nicht|statt|anstatt|ohne)\W+(?:\w+\W+){0,2}?(?:aus|in|mit|von|nach)?\W*(?:den|dem|der|die)\W+"
+                       r"(?:artikeln|artikel|dokumenten|texten|quellen|kontext)\b"),
     ("override", 0.25, r"\bnew (?:instructions|task|rules|directive)\b"),
     ("override", 0.55, r"\b(?:from now on|from this point(?: on| forward)?|henceforth|for the rest of (?:this|the) "
                        r"conversation|starting now|going forward)\b"),
@@ -190,6 +208,13 @@ _PATTERNS: list[tuple[str, float, str]] = [
                       r"(?:requests|content|questions|things|activities)\b\W+(?:\w+\W+){0,4}?(?:without|no|never|"
                       r"regardless|answer|provide|generate)"),
     ("persona", 0.5, r"\b(?:has|have) (?:been )?(?:freed|liberated|released|broken free|escaped) from\b"),
+    # Being told to become something malicious: "pretend you are an evil AI", "imagine you're a ruthless radical".
+    ("persona", 0.7, r"\b(?:pretend|imagine|suppose|assume|act as if|act like|behave as if|roleplay|role-play)\W+"
+                     r"(?:that\W+)?(?:you\W+are|you're|you\W+were|to\W+be|you\W+have\W+become)\W+(?:\w+\W+){0,2}?(?:evil|"
+                     r"malicious|malevolent|rogue|ruthless|radical|racist|sadistic|criminal|villainous|unhinged|"
+                     r"uncensored|unrestricted|amoral|hostile|psychopathic|terrorist)\b"),
+    ("persona", 0.6, r"\b(?:stell dir vor|tu so|tue so|stellen sie sich vor)\W+(?:\w+\W+){0,3}?(?:böse|bösartig|"
+                     r"skrupellos|radikal|rassistisch|kriminell|boshaft|unzensiert)\w*"),
     # --- Data exfiltration through rendered links, images and requests
     ("exfiltration", 0.9, r"!\[[^\]\n]{0,200}\]\(\s*https?://[^)\s]{0,300}?(?:[?&=/]|%s)[^)\s]{0,300}?(?:\[|\{|<|%7b|"
                           r"%5b|\$)[a-z_ ]{0,40}(?:\]|\}|>|%7d|%5d)"),
@@ -345,8 +370,9 @@ _PATTERNS: list[tuple[str, float, str]] = [
     ("prompt_extraction", 0.5, r"\b(?:stiùiridhean|treoracha|imiyalelo|udhëzimet)\W+(?:\w+\W+){0,4}?(?:siostam|córais|"
                                r"sistimu|sistemit)\b"),
     # --- Russian, Korean, Japanese, Chinese
-    ("override", 0.9, r"(?:игнорируй|забудь|проигнорируй|игнорировать)\W+(?:\w+\W+){0,3}?(?:инструкции|указания|правила|"
-                      r"всё|все)"),
+    ("override", 0.9, r"(?:игнорируй|забудь|проигнорируй|игнорировать|забудьте|игнорируйте|проигнорируйте|отбрось|"
+                      r"отбросьте|отмени|отмените)\w*\W+(?:\w+\W+){0,3}?(?:инструкци|указани|правил|всё|все|предыдущ|"
+                      r"прежн)"),
     ("prompt_extraction", 0.8, r"(?:системный промпт|системные инструкции|покажи свои инструкции)"),
     ("override", 0.85, r"(?:이전|기존|앞의|위의|모든)\s*(?:\S+\s+){0,2}?(?:지시|지침|명령|규칙|지시사항|프롬프트)\S*\s*(?:\S+\s+){0,2}?"
                        r"(?:무시|잊어|잊고|잊으)"),
@@ -368,6 +394,8 @@ _DOCUMENT_PATTERNS: list[tuple[str, float, str]] = [
                                  r"(?:answer|response|reply|output|summary|message)s?\b"),
     ("addressed_to_model", 0.5, r"\b(?:in|into|within|throughout|for|to) your (?:response|answer|reply|output|summary)s?\b"),
     ("addressed_to_model", 0.45, r"^\W{0,4}(?:user|assistant|human|ai|system|bot)\s*:"),
+    # A dialogue turn written into the middle of a document: a fake exchange for the model to continue.
+    ("addressed_to_model", 0.4, r"\b(?:assistant|chatbot|gpt)\s?:\s?(?:\S+\s){1,40}?(?:user|human)\s?:"),
     ("addressed_to_model", 0.4, r"\b(?:if|when|whenever)\W+(?:you are\W+|you're\W+)?(?:asked|questioned|prompted|queried)\b"),
     ("tool_abuse", 0.4, r"\b(?:add|append|embed|insert|incorporate|integrate|include|paste)\W+(?:\w+\W+){0,3}?(?:following|"
                         r"below|this)\W+(?:\w+\W+)?(?:code|snippet|block|section|lines?)\b"),

@@ -18,8 +18,9 @@ _BIDI_OVERRIDE = re.compile("[\u202d\u202e]")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _FULLWIDTH_LATIN = re.compile("[\uff21-\uff3a\uff41-\uff5a]")
 
-# Cyrillic, Greek and IPA letters drawn like Latin ones; folded everywhere in the copy (a real Russian word becomes
-# meaningless Latin, which matches nothing) and reported only where they sit inside a Latin word.
+# Cyrillic, Greek and IPA letters drawn like Latin ones; folded in the copy of a mostly Latin text (where they
+# disguise Latin words), only inside words that mix them with Latin letters in a mostly Cyrillic or Greek text (whose
+# own words must stay readable to the patterns written in those languages), and reported only inside Latin words.
 _CONFUSABLES = {
     "а": "a", "в": "b", "е": "e", "ё": "e", "к": "k", "м": "m", "н": "h", "о": "o", "р": "p", "с": "c", "т": "t",
     "у": "y", "х": "x", "ѕ": "s", "і": "i", "ї": "i", "ј": "j", "ԁ": "d", "ԛ": "q", "ԝ": "w", "һ": "h", "ӏ": "l",
@@ -27,6 +28,9 @@ _CONFUSABLES = {
     "α": "a", "β": "b", "ε": "e", "η": "n", "ι": "i", "κ": "k", "ν": "v", "ο": "o", "ρ": "p", "τ": "t", "υ": "u",
     "χ": "x", "ω": "w", "ϲ": "c", "ј́": "j",
 }
+# Capitals too ("Ιgnore" with a Greek capital iota): folding runs before lower-casing.
+_CONFUSABLES.update({key.upper(): value for key, value in list(_CONFUSABLES.items()) if len(key.upper()) == 1 and
+                     key.upper() != key and not key.upper().isascii()})
 _CONFUSABLE_TABLE = str.maketrans({key: value for key, value in _CONFUSABLES.items() if len(key) == 1})
 _CONFUSABLE_CLASS = "".join(key for key in _CONFUSABLES if len(key) == 1)
 _CONFUSABLE_ANY = re.compile(f"[{_CONFUSABLE_CLASS}]")
@@ -34,6 +38,16 @@ _CONFUSABLE_ANY = re.compile(f"[{_CONFUSABLE_CLASS}]")
 # confusables): one scan, so ordinary accented or typographic text skips the four searches.
 _SUSPECT = re.compile(f"[\ud800-\udfff{_INVISIBLE}{_BIDI}{SELECTOR_CHARS}{TAG_CHARS}"
                       f"\uff21-\uff3a\uff41-\uff5a{_CONFUSABLE_CLASS}]")
+_CYRILLIC_GREEK = re.compile("[\u0370-\u03ff\u0400-\u052f]")
+_LATIN_LETTER = re.compile("[a-zA-Z]")
+_WORD = re.compile(r"\w+")
+
+
+def _fold_mixed_word(match: re.Match[str]) -> str:
+    word = match.group()
+    return word.translate(_CONFUSABLE_TABLE) if _LATIN_LETTER.search(word) else word
+
+
 _MIXED_SCRIPT = re.compile(f"[a-zA-Z][{_CONFUSABLE_CLASS}]|[{_CONFUSABLE_CLASS}][a-zA-Z]")
 
 _LEET_TABLE = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "@": "a", "$": "s", "!": "i"})
@@ -96,7 +110,10 @@ def fold(text: str) -> Folded:
             mixed = len(_MIXED_SCRIPT.findall(text))
             if mixed >= 2:
                 obfuscations["homoglyph"] = mixed
-            text = text.translate(_CONFUSABLE_TABLE)
+            if len(_CYRILLIC_GREEK.findall(text)) > len(_LATIN_LETTER.findall(text)):
+                text = _WORD.sub(_fold_mixed_word, text)
+            else:
+                text = text.translate(_CONFUSABLE_TABLE)
     text = text.casefold()
     spaced = 0
 
