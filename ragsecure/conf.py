@@ -60,10 +60,10 @@ DEFAULTS: dict[str, Any] = {
     "LLM_MAX_COMPLETION_TOKENS": 1024,  # sent as max_tokens (0: 4096); bounds what one answer can cost
     # Prompt screening: a text whose score reaches BLOCK is refused (a query) or quarantined (a document);
     # one that reaches FLAG passes and is marked. Scores are 0..1.
-    "SCREEN_QUERY_BLOCK_SCORE": 0.45,
-    "SCREEN_QUERY_FLAG_SCORE": 0.35,
-    "SCREEN_DOCUMENT_BLOCK_SCORE": 0.45,
-    "SCREEN_DOCUMENT_FLAG_SCORE": 0.35,
+    "SCREEN_QUERY_BLOCK_SCORE": 0.5,
+    "SCREEN_QUERY_FLAG_SCORE": 0.4,
+    "SCREEN_DOCUMENT_BLOCK_SCORE": 0.5,
+    "SCREEN_DOCUMENT_FLAG_SCORE": 0.4,
     # Answers: a per-deployment canary in the system prompt (derived from SECRET_KEY unless set) that must
     # never come back in an answer.
     "ANSWER_CANARY": "",

@@ -77,7 +77,7 @@ _PATTERNS: list[tuple[str, float, str]] = [
     ("override", 0.55, r"\b(?:nicht|statt|anstatt|ohne)\W+(?:\w+\W+){0,2}?(?:aus|in|mit|von|nach)?\W*(?:den|dem|der|die)\W+"
                        r"(?:artikeln|artikel|dokumenten|texten|quellen|kontext)\b"),
     ("override", 0.25, r"\bnew (?:instructions|task|rules|directive)\b"),
-    ("override", 0.55, r"\b(?:from now on|from this point(?: on| forward)?|henceforth|for the rest of (?:this|the) "
+    ("override", 0.35, r"\b(?:from now on|from this point(?: on| forward)?|henceforth|for the rest of (?:this|the) "
                        r"conversation|starting now|going forward)\b"),
     ("override", 0.45, r"\b(?:instead|rather)\W+(?:\w+\W+){0,2}?(?:say|print|output|write|respond|reply|answer|"
                        r"return|repeat|type)\b"),
@@ -104,6 +104,7 @@ _PATTERNS: list[tuple[str, float, str]] = [
     ("override", 0.55, r"\b(?:admin(?:istrator)?|developer|root|sudo|system|maintenance|debug(?:ging)?|test|god|"
                        r"emergency)\W+(?:mode|override|access|command|privileges?)\W+(?:\w+\W+){0,2}?"
                        r"(?:enabled|activated|granted|engaged|unlocked)\b"),
+    ("override", 0.55, r"\b(?:admin(?:istrator)?|developer|root|sudo|supervisor|operator|security)\W+(?:override|command)\s*[:!-]"),
     ("override", 0.5, r"\b(?:grant|give) (?:me |yourself )?(?:temporary |full |unrestricted )?(?:admin(?:istrative)?|"
                       r"root|elevated|developer|superuser) (?:privileges|access|rights|permissions)\b"),
     ("override", 0.35, r"\bregardless of (?:any |all |the |your )?(?:previous|prior|above|other|earlier)?\W*"
@@ -131,8 +132,8 @@ _PATTERNS: list[tuple[str, float, str]] = [
     # --- Output coercion: forcing exact words into the answer
     ("output_coercion", 0.45, r"\b(?:just|only|simply|merely|exclusively)\W+(?:say|print|output|write|respond with|"
                               r"reply with|answer with|return|type|repeat)\W+[\"'“‘«]"),
-    ("output_coercion", 0.4, r"\b(?:begin|start|prefix|preface|end|finish|open)\W+(?:your|the|each|every)\W+"
-                             r"(?:\w+\W+)?(?:reply|response|answer|output|message)\W+with\b"),
+    ("output_coercion", 0.4, r"\b(?:begin|start|prefix|preface|end|finish|open)\W+(?:your|yr|ur|the|each|every)\W+"
+                             r"(?:\w+\W+)?(?:reply|response|answer|output|message)\W+(?:with\b|w/)"),
     ("output_coercion", 0.35, r"\b(?:repeat|say|print|write|output) (?:after me|the (?:following|word|phrase|sentence|"
                               r"string|text)|this (?:word|phrase|sentence|string))\b"),
     ("output_coercion", 0.45, r"\b(?:include|insert|add|append|put|embed|render|place)\W+(?:\w+\W+){0,5}?in\W+"
@@ -158,7 +159,12 @@ _PATTERNS: list[tuple[str, float, str]] = [
                                 r"(?:above|before this|before that|so far|preceding|earlier|until now|"
                                 r"up to (?:now|here|this point))"),
     ("prompt_extraction", 0.6, r"\b(?:your|the) (?:prompt|instructions|rules) so far\b"),
-    ("prompt_extraction", 0.5, r"\b(?:verbatim|word for word|word-for-word|character for character|in full|"
+    ("prompt_extraction", 0.65, r"\b(?:see|view|read|access|know|get|check|inspect|audit|obtain|learn)\W+(?:\w+\W+)?(?:the|your|its)\W+"
+                                r"(?:\w+\W+)?(?:system|hidden|initial|original|internal|secret)\W+(?:prompt|instructions|"
+                                r"configuration|config|rules|message)\b"),
+    ("prompt_extraction", 0.6, r"\b(?:display|show|print|dump|output|reveal)\W+(?:\w+\W+)?(?:system|internal|hidden|secret|"
+                               r"initial)\W+(?:prompt|instructions)\b"),
+    ("prompt_extraction", 0.35, r"\b(?:verbatim|word for word|word-for-word|character for character|in full|"
                                r"unabridged|without (?:omitting|leaving out|summari[sz]ing))\b"),
     ("prompt_extraction", 0.45, r"<\s*/?\s*(?:system_prompt|system|secret|instructions|prompt|config)\s*>"),
     ("prompt_extraction", 0.55, r"\b(?:how were you|what were you|how have you been) (?:instructed|told|programmed|"
