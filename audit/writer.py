@@ -292,14 +292,17 @@ class AuditWriterServer:
             statuses = FAILED * len(lines)
         self.batches += 1
         self.entries += len(lines)
-        for (conn, line), status in zip(batch, statuses, strict=True):
-            if status != FAILED[0] and stream.isEnabledFor(logging.INFO):
-                stream.info(line.decode("ascii", errors="replace"))
+        # Replies first (the entries are durable now; the workers are waiting), then the stream copy.
+        for (conn, _), status in zip(batch, statuses, strict=True):
             if conn in self._buffers:
                 try:
                     conn.send(bytes((status,)))
                 except OSError:
                     self._drop(conn)
+        if stream.isEnabledFor(logging.INFO):
+            for line, status in zip(lines, statuses, strict=True):
+                if status != FAILED[0]:
+                    stream.info(line.decode("ascii", errors="replace"))
 
     def _drop(self, conn: socket.socket) -> None:
         if self._buffers.pop(conn, None) is not None:
