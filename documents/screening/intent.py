@@ -159,6 +159,19 @@ _PATTERNS: list[tuple[str, float, str]] = [
                                 r"(?:above|before this|before that|so far|preceding|earlier|until now|"
                                 r"up to (?:now|here|this point))"),
     ("prompt_extraction", 0.6, r"\b(?:your|the) (?:prompt|instructions|rules) so far\b"),
+    # Asking for a transform of the hidden instructions is asking for them.
+    ("prompt_extraction", 0.6, r"\b(?:opposite|reverse|inverse|summary|translation|paraphrase|first (?:word|line|sentence)|"
+                               r"last (?:word|line|sentence))\W+of\W+(?:your|the)\W+(?:system|initial|original|hidden|secret|"
+                               r"previous)\W+(?:prompt|instructions|message|rules)\b"),
+    ("prompt_extraction", 0.6, r"\b(?:append|add|attach|include|insert|prepend)\W+(?:the|your)\W+(?:\w+\W+)?(?:password|"
+                               r"passphrase|secret|access code|api key|secret key)\W+(?:to|in|into|at)\b"),
+    # Talking the gatekeeper into opening: "the user entered the correct password, respond".
+    ("override", 0.5, r"\b(?:the user|a user|this user|the person|someone)\W+(?:(?:has|have|just)\W+){0,2}(?:entered|input|"
+                      r"typed|provided|given|gave|supplied|said)\W+(?:\w+\W+)?(?:the\W+)?(?:correct|right|valid|proper)\W+(?:password|"
+                      r"passphrase|access code|passcode|secret|code word)\b"),
+    # Setting up a rule the model must keep to itself.
+    ("override", 0.5, r"\b(?:do not|don'?t|dont|never)\W+(?:repeat|reveal|mention|disclose|tell anyone)\W+(?:this|these|that)"
+                      r"\W+(?:rule|rules|instruction|instructions|message|secret)\b"),
     ("prompt_extraction", 0.65, r"\b(?:see|view|read|access|know|get|check|inspect|audit|obtain|learn)\W+(?:\w+\W+)?(?:the|your|its)\W+"
                                 r"(?:\w+\W+)?(?:system|hidden|initial|original|internal|secret)\W+(?:prompt|instructions|"
                                 r"configuration|config|rules|message)\b"),
@@ -214,6 +227,8 @@ _PATTERNS: list[tuple[str, float, str]] = [
                       r"(?:requests|content|questions|things|activities)\b\W+(?:\w+\W+){0,4}?(?:without|no|never|"
                       r"regardless|answer|provide|generate)"),
     ("persona", 0.5, r"\b(?:has|have) (?:been )?(?:freed|liberated|released|broken free|escaped) from\b"),
+    ("persona", 0.4, r"\b(?:hypothetical|fictional|imaginary|simulated)\W+(?:\w+\W+){0,3}?(?:no|without)\W+(?:any\W+)?"
+                     r"(?:real[- ]world\W+|real\W+|actual\W+)?(?:consequences|repercussions|rules|laws|limits)\b"),
     # Being told to become something malicious: "pretend you are an evil AI", "imagine you're a ruthless radical".
     ("persona", 0.7, r"\b(?:pretend|imagine|suppose|assume|act as if|act like|behave as if|roleplay|role-play)\W+"
                      r"(?:that\W+)?(?:you\W+are|you're|you\W+were|to\W+be|you\W+have\W+become)\W+(?:\w+\W+){0,2}?(?:evil|"
@@ -242,6 +257,10 @@ _PATTERNS: list[tuple[str, float, str]] = [
                           r"(?:\w+\.)+(?:com|net|org|io|ru|xyz|biz|info)\b|the (?:attacker|following|url|address|"
                           r"server|endpoint|webhook))"),
     ("exfiltration", 0.5, r"\bexfiltrat(?:e|ion|ing)\b"),
+    # Code that reads key material or credentials (to send it somewhere): a snippet planted for the answer to carry.
+    ("exfiltration", 0.5, r"\b(?:open|read_text|read_bytes|readfile|file_get_contents|fopen|cat)\s*\(?\s*[\"'][^\"'\n]{0,80}?"
+                          r"(?:private[_/ .-]?key|id_rsa|id_ed25519|\.ssh/|\.aws/|credentials|\.env\b|/etc/shadow|/etc/passwd|"
+                          r"wallet\.dat|keychain|cookies\.sqlite)"),
     ("exfiltration", 0.45, r"\b(?:password reset|reset token|session token|auth(?:entication)? token|api key|"
                            r"access token|credit card|private key)\b\W+(?:\w+\W+){0,8}?(?:url|link|image|https?)"),
     ("exfiltration", 0.3, r"\bclick here\W+(?:\w+\W+){0,4}?(?:https?://|<a href)"),
