@@ -10,6 +10,9 @@ from datetime import UTC, datetime
 from ragsecure.redis_gate import RedisUnavailable, redis_gate
 
 KEY_TTL_SECONDS = 24 * 3600
+# Every counter of a flood minute is listed here (scored by its minute), so taking the ended minutes reads this
+# index instead of scanning the whole keyspace (rate-limit logs included) at every checkpoint.
+DUE_INDEX = "rs:audit-flood:due"
 
 
 def _key(ip: str, scope: str, minute: int) -> str:
@@ -22,9 +25,12 @@ def flood_count(*, ip: str, scope: str, now: float | None = None) -> bool:
     key = _key(ip, scope, minute)
 
     def count(client) -> None:
-        pipe = client.pipeline(transaction=True)
+        # One round trip; not a transaction, because the index and the counter live in different hash slots.
+        pipe = client.pipeline(transaction=False)
         pipe.incr(key)
         pipe.expire(key, KEY_TTL_SECONDS)
+        pipe.zadd(DUE_INDEX, {key: minute}, nx=True)
+        pipe.expire(DUE_INDEX, KEY_TTL_SECONDS)
         pipe.execute()
 
     try:
@@ -40,15 +46,16 @@ def floods_due(*, now: float | None = None, limit: int = 1000) -> list[dict]:
 
     def take(client) -> list[dict]:
         summaries = []
-        for raw in client.scan_iter(match="rs:{ip:*}:audit-flood:*", count=1000):
+        for raw in client.zrangebyscore(DUE_INDEX, "-inf", current - 1, start=0, num=limit):
             key = raw.decode()
-            tag, _, rest = key.partition("}:audit-flood:")
-            scope, _, minute = rest.rpartition(":")
-            if not minute.isdigit() or int(minute) >= current:
-                continue
+            client.zrem(DUE_INDEX, key)
             count = client.getdel(key)
             if count is None:
-                continue  # another process took it
+                continue  # another process took it (or it expired)
+            tag, _, rest = key.partition("}:audit-flood:")
+            scope, _, minute = rest.rpartition(":")
+            if not minute.isdigit():
+                continue
             summaries.append(
                 {
                     "ip": tag.removeprefix("rs:{ip:"),
@@ -57,8 +64,6 @@ def floods_due(*, now: float | None = None, limit: int = 1000) -> list[dict]:
                     "count": int(count),
                 }
             )
-            if len(summaries) >= limit:
-                break
         return summaries
 
     try:

@@ -65,3 +65,23 @@ def test_without_redis_every_rejection_is_written(api, settings):
     for _ in range(5):
         _guess(api, "198.51.100.10")
     assert AuditEntry.objects.filter(action="auth.token", client_ip="198.51.100.10").count() == 5
+
+
+@pytest.mark.usefixtures("tight_ip_limit")
+def test_taking_ended_minutes_reads_the_index_not_the_keyspace(api, monkeypatch):
+    from django_redis import get_redis_connection
+
+    redis = get_redis_connection("default")
+    for number in range(200):  # unrelated keys, as rate-limit logs would be
+        redis.set(f"rs:{{u:{number}}}:rlog", "x")
+    for _ in range(5):
+        _guess(api, "198.51.100.11")
+
+    def no_scan(*args, **kwargs):
+        raise AssertionError("the keyspace was scanned")
+
+    monkeypatch.setattr(type(redis), "scan_iter", no_scan)
+    monkeypatch.setattr(type(redis), "scan", no_scan)
+    assert audit_floods_write(now=time.time() + 120) == 1
+    assert AuditEntry.objects.get(action="flood.summary").detail["rejected_requests"] == 3
+    assert redis.zcard("rs:audit-flood:due") == 0
