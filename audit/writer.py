@@ -258,6 +258,9 @@ class AuditWriterServer:
                 conn, _ = self._listener.accept()
             except (BlockingIOError, InterruptedError):
                 return
+            except OSError as exc:  # out of file descriptors, say: the waiting workers write directly meanwhile
+                logger.error("audit writer: cannot accept a connection (%s)", exc)
+                return
             conn.setblocking(False)
             self._buffers[conn] = bytearray()
             self._selector.register(conn, selectors.EVENT_READ)
