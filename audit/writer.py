@@ -260,6 +260,7 @@ class AuditWriterServer:
                 return
             except OSError as exc:  # out of file descriptors, say: the waiting workers write directly meanwhile
                 logger.error("audit writer: cannot accept a connection (%s)", exc)
+                time.sleep(0.05)  # the listener stays readable: do not spin on it
                 return
             conn.setblocking(False)
             self._buffers[conn] = bytearray()
