@@ -14,7 +14,8 @@ While one commit runs, the next entries queue in the socket buffers and go
 into the next commit together; while requests overlap, the writer also waits
 up to `gather_seconds` (the command's --gather-ms, 4 ms) for more entries
 before it commits, as PostgreSQL's commit_delay does for its own commits, and
-a client sending one request after another never waits. The writer also writes the entries to the
+a client sending one request after another never waits. After replying (so a moment after the
+response may have left), the writer also writes the entries to the
 JSON-lines stream. Entries are inserted with `ON CONFLICT (id) DO NOTHING`:
 an entry a worker gave up waiting for and then wrote itself is stored once.
 
