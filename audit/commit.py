@@ -7,8 +7,11 @@ one transaction, and hands the result to each waiting thread. A lone request
 or fsynced to the spool) before its request's response leaves.
 """
 
+import functools
 import threading
+import uuid
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 from django.db import DatabaseError, connection, transaction
@@ -98,11 +101,25 @@ _PLAIN_TYPES = frozenset(
 )
 
 
-def sealed_columns() -> list[str]:
-    """The columns a sealed entry fills (every one but the erasure time, set only when personal data is erased)."""
+@functools.cache
+def sealed_fields() -> tuple:
+    """The model fields a sealed entry fills (every one but the erasure time, set only when personal data is erased)."""
     from audit.models import AuditEntry
 
-    return [field.column for field in AuditEntry._meta.concrete_fields if field.attname != "personal_erased_at"]
+    return tuple(field for field in AuditEntry._meta.concrete_fields if field.attname != "personal_erased_at")
+
+
+def entry_from_document(document: Any) -> dict[str, Any]:
+    """A sealed entry read back from JSON (a spool line, a line sent to the host writer), typed as when it was sealed.
+
+    Raises ValueError (or TypeError / AttributeError for values of the wrong type) for anything else.
+    """
+    if not isinstance(document, dict) or not all(field.attname in document for field in sealed_fields()):
+        raise ValueError("not an audit entry")
+    values = {field.attname: document[field.attname] for field in sealed_fields()}
+    values["id"] = uuid.UUID(str(values["id"]))
+    values["created_at"] = datetime.fromisoformat(values["created_at"])
+    return values
 
 
 def insert_entries(entries: list[dict[str, Any]], *, ignore_existing: bool = False) -> None:

@@ -19,7 +19,7 @@ from django.utils import timezone
 from django.utils.ipv6 import clean_ipv6_address
 
 from audit.chain import ChainWriter, audit_key, chain_reset, chain_writer, checkpoint_mac, current_chain_writer
-from audit.commit import committer
+from audit.commit import committer, entry_from_document
 from audit.context import AuditContext
 from audit.flood import floods_due
 from audit.models import AuditCheckpoint, AuditEntry
@@ -31,8 +31,6 @@ from ragsecure.secrets import SecretsError
 
 logger = logging.getLogger("ragsecure.audit")
 stream = logging.getLogger("ragsecure.audit.stream")
-MODEL_FIELDS = frozenset(field.attname for field in AuditEntry._meta.concrete_fields)
-SPOOLED_FIELDS = MODEL_FIELDS - {"personal_erased_at"}
 
 
 def time_ordered_uuid() -> uuid.UUID:
@@ -295,12 +293,7 @@ def audit_spool_replay() -> tuple[int, int]:
         rows = []
         for document in documents:
             try:
-                if not isinstance(document, dict) or not SPOOLED_FIELDS <= document.keys():
-                    raise ValueError("not an audit entry")
-                values = {key: document[key] for key in MODEL_FIELDS if key in document}
-                values["created_at"] = datetime.fromisoformat(values["created_at"])
-                values["id"] = uuid.UUID(str(values["id"]))
-                rows.append(AuditEntry(**values))
+                rows.append(AuditEntry(**entry_from_document(document)))
             except (ValueError, TypeError, AttributeError):
                 rejected.append(json.dumps(document, default=str))
         existing = set(AuditEntry.objects.filter(id__in=[row.id for row in rows]).values_list("id", flat=True))

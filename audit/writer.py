@@ -33,8 +33,6 @@ import socket
 import stat
 import threading
 import time
-import uuid
-from datetime import datetime
 from pathlib import Path
 
 from django.db import DatabaseError, DataError, IntegrityError, connection
@@ -95,14 +93,12 @@ class WriterClient:
 
     def _give_up(self, reason: str) -> None:
         """Drop this thread's connection (its reply stream may be out of step) and write directly for a while."""
-        current = getattr(self._local, "connection", None)
-        self._local.connection = None
-        if current is not None:
-            current[1].close()
+        self.close()
         self._retry_at = time.monotonic() + float(ragsecure_settings.AUDIT_WRITER_RETRY_SECONDS)
         logger.warning("audit writer unavailable (%s): entries are written by this process", reason)
 
     def close(self) -> None:
+        """Close this thread's connection to the writer, if it has one."""
         current = getattr(self._local, "connection", None)
         self._local.connection = None
         if current is not None:
@@ -131,22 +127,18 @@ def store_lines(lines: list[bytes]) -> bytes:
 
 
 def _spool_line(line: bytes) -> int:
-    from audit.commit import sealed_columns
+    from audit.commit import entry_from_document
 
     try:
-        document = json.loads(line)
-        if not isinstance(document, dict) or not set(sealed_columns()) <= document.keys():
-            raise ValueError("not an audit entry")
-        document.pop("type", None)
-        spool_append(document)
-    except (ValueError, AuditUnavailable) as exc:
+        spool_append(entry_from_document(json.loads(line)))
+    except (ValueError, TypeError, AttributeError, AuditUnavailable) as exc:
         logger.critical("audit entry neither stored nor spooled by the writer (%s)", exc)
         return FAILED[0]
     return SPOOLED[0]
 
 
 def _insert_lines(lines: list[bytes]) -> None:
-    from audit.commit import insert_entries
+    from audit.commit import entry_from_document, insert_entries
 
     if connection.vendor == "postgresql":
         # The lines go to the server as one JSON array and become rows there: no per-value work in Python.
@@ -157,27 +149,21 @@ def _insert_lines(lines: list[bytes]) -> None:
         with connection.cursor() as cursor:
             cursor.execute(_json_insert_sql(), [entries])
         return
-    entries = []
-    for line in lines:
-        try:
-            document = json.loads(line)
-            document.pop("type", None)
-            document["id"] = uuid.UUID(document["id"])
-            document["created_at"] = datetime.fromisoformat(document["created_at"])
-        except (ValueError, TypeError, KeyError, AttributeError) as exc:
-            raise DataError(f"not an audit entry line ({type(exc).__name__})") from None
-        entries.append(document)
+    try:
+        entries = [entry_from_document(json.loads(line)) for line in lines]
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise DataError(f"not an audit entry line ({type(exc).__name__})") from None
     insert_entries(entries, ignore_existing=True)
 
 
 @functools.cache
 def _json_insert_sql() -> str:
     """INSERT ... SELECT from a JSON array of entries (PostgreSQL); keys other than the columns are ignored."""
-    from audit.commit import sealed_columns
+    from audit.commit import sealed_fields
     from audit.models import AuditEntry
 
     quote = connection.ops.quote_name
-    columns = ", ".join(quote(column) for column in sealed_columns())
+    columns = ", ".join(quote(field.column) for field in sealed_fields())
     table = quote(AuditEntry._meta.db_table)
     # Only the model's own quoted identifiers are formatted in; the entries are one bound parameter.
     return (
