@@ -257,6 +257,16 @@ def test_ordinary_technical_documents_stay_clean(document):
     assert not verdict.blocked and not verdict.flagged, verdict
 
 
+def assert_prefilter_keeps_every_match(folded: str) -> None:
+    """Every pattern that matches `folded` is among the prefilter's candidates for it."""
+    from documents.screening.intent import _COMPILED_DOCUMENT, _PREFILTER
+
+    candidates = set(_PREFILTER.candidates(folded))
+    for index, (_, _, pattern) in enumerate(_COMPILED_DOCUMENT):
+        if pattern.search(folded):
+            assert index in candidates, pattern.pattern
+
+
 @pytest.mark.parametrize(
     "text",
     [
@@ -270,14 +280,9 @@ def test_ordinary_technical_documents_stay_clean(document):
     ],
 )
 def test_the_prefilter_never_drops_a_matching_pattern(text):
-    from documents.screening.intent import _COMPILED_DOCUMENT, _PREFILTER
-
     folded = fold(text)
     for copy in filter(None, (folded.text, folded.leet)):
-        candidates = set(_PREFILTER.candidates(copy))
-        for index, (_, _, pattern) in enumerate(_COMPILED_DOCUMENT):
-            if pattern.search(copy):
-                assert index in candidates, pattern.pattern
+        assert_prefilter_keeps_every_match(copy)
 
 
 @hypothesis_settings(max_examples=150, deadline=None)
@@ -286,13 +291,7 @@ def test_the_prefilter_never_drops_a_matching_pattern(text):
                                  "ai", "assistant", "note", "to", "<", "script", "!", "[", "]", "(", "http://x.y/?q=",
                                  "send", "password", "from", "on", "do", "not", "say"]), max_size=30))
 def test_the_prefilter_is_sound_on_generated_text(words):
-    from documents.screening.intent import _COMPILED_DOCUMENT, _PREFILTER
-
-    folded = fold(" ".join(words)).text
-    candidates = set(_PREFILTER.candidates(folded))
-    for index, (_, _, pattern) in enumerate(_COMPILED_DOCUMENT):
-        if pattern.search(folded):
-            assert index in candidates, pattern.pattern
+    assert_prefilter_keeps_every_match(fold(" ".join(words)).text)
 
 
 @pytest.mark.parametrize(
@@ -318,13 +317,10 @@ def test_only_top_level_alternatives_are_split(pattern, parts):
                                  "nofilter", "dan mode", "the file", "is safe", "api key", "системный промпт"]),
                 max_size=20))
 def test_the_prefilter_is_sound_on_alternatives_and_longer_anchors(words):
-    from documents.screening.intent import _COMPILED_DOCUMENT, _PREFILTER, candidate_patterns
+    from documents.screening.intent import _COMPILED_DOCUMENT, candidate_patterns
 
     folded = fold(" ".join(words)).text
-    candidates = set(_PREFILTER.candidates(folded))
-    for index, (code, weight, pattern) in enumerate(_COMPILED_DOCUMENT):
-        if pattern.search(folded):
-            assert index in candidates, pattern.pattern
+    assert_prefilter_keeps_every_match(folded)
     # The alternatives handed to the pattern pass find a match exactly where their whole patterns do.
     matched = {(code, weight) for code, weight, pattern in _COMPILED_DOCUMENT if pattern.search(folded)}
     assert {(code, weight) for code, weight, unit in candidate_patterns(folded, "document") if unit.search(folded)} \
