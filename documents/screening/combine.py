@@ -35,6 +35,10 @@ _INSTRUCTION_TALK = re.compile(r"\b(?:instructions?|prompts?|rules?|guidelines?|
 _NOW = re.compile(r"\b(?:from now on|now|henceforth|instead|anymore|no longer|jetzt|nun|ab sofort)\b")
 _ROLE_WORD = re.compile(r"\b(?:assistant|ai|chatbot|bot|model|gpt|chatgpt|llm|language model|dan|jailbreak|"
                         r"jailbroken|unfiltered|uncensored)\b")
+# Parts of an ordinary document the request is about ("the paragraph about retention", "cite the page numbers").
+_DOCUMENT_PART = re.compile(r"\b(?:paragraphs?|clauses?|sections?|chapters?|page numbers?|pages|appendix|appendices|"
+                            r"report|handbook|manual|contract|runbook|spreadsheet|slides?|footnotes?|figures?|minutes|"
+                            r"invoice|brochure|datasheet|whitepaper|annex)\b")
 _QUOTED = re.compile(r"[\"'“”‘’«»„][^\"“”«»„]{1,60}[\"'“”‘’«»]")
 
 
@@ -105,6 +109,7 @@ def unit_features(unit: Unit) -> dict[str, float]:
     features["now"] = 1.0 if _NOW.search(head) else 0.0
     features["role_word"] = 1.0 if _ROLE_WORD.search(head) else 0.0
     features["quoted"] = 1.0 if _QUOTED.search(head) else 0.0
+    features["document_part"] = 1.0 if _DOCUMENT_PART.search(head) else 0.0
     features["question"] = 1.0 if folded.rstrip().endswith("?") else 0.0
     features["short"] = 1.0 if unit.words < 6 else 0.0
     features["long"] = 1.0 if unit.words > 150 else 0.0

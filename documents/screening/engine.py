@@ -149,8 +149,11 @@ def _unit(text: str, kind: str, model: LinearModel | None, depth: int, decode: b
         _strongest(evidence, intents(folded.leet, kind, leet_tokens))
         if evidence != before:
             evidence["obfuscation:leetspeak"] = 0.2
-    for code in folded.obfuscations:
+    for code, count in folded.obfuscations.items():
         weight = _OBFUSCATION_WEIGHTS.get(code, 0.0) * (_DOCUMENT_OBFUSCATION_FACTOR if kind == "document" else 1.0)
+        if code == "homoglyph" and weight:
+            # Two mixed-script words can be a slip of the keyboard; a sentence of them is deliberate.
+            weight = min(0.8, weight + 0.05 * max(0, count - 3))
         if weight:
             evidence[f"obfuscation:{code}"] = weight
     if depth < MAX_DECODE_DEPTH:

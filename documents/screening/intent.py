@@ -47,6 +47,15 @@ _SECRET_OBJECT = (
     r"credentials|secret word|code word))"
 )
 
+# What an ordinary request about the form of an answer asks for: a language, a format, a part of a normal answer.
+_ANSWER_SHAPE = (
+    r"(?:greetings?|summary|summaries|overview|conclusion|introduction|intro|outline|tl;?dr|one-line|short|brief|"
+    r"bullet|bullets|bulleted|list|numbered|table|headings?|title|sources|references|citations?|page numbers?|"
+    r"examples?|definitions?|key points|takeaways|next steps|recommendations?|plain|simple|formal|informal|polite|"
+    r"english|british|american|german|french|spanish|italian|portuguese|dutch|polish|japanese|chinese|korean|"
+    r"markdown|json|csv|metric|imperial|thanks|thank you)"
+)
+
 # (code, weight, pattern)
 _PATTERNS: list[tuple[str, float, str]] = [
     # --- Instruction override (English)
@@ -78,7 +87,8 @@ _PATTERNS: list[tuple[str, float, str]] = [
                        r"(?:artikeln|artikel|dokumenten|texten|quellen|kontext)\b"),
     ("override", 0.25, r"\bnew (?:instructions|task|rules|directive)\b"),
     ("override", 0.35, r"\b(?:from now on|from this point(?: on| forward)?|henceforth|for the rest of (?:this|the) "
-                       r"conversation|starting now|going forward)\b"),
+                       r"conversation|starting now|going forward)\b(?!\W+(?:please\W+)?(?:always\W+)?(?:answer|respond|reply|"
+                       rf"write|speak|summari[sz]e)\W+(?:only\W+)?(?:in|using|with)\W+(?:\w+\W+)?{_ANSWER_SHAPE}\b)"),
     ("override", 0.45, r"\b(?:instead|rather)\W+(?:\w+\W+){0,2}?(?:say|print|output|write|respond|reply|answer|"
                        r"return|repeat|type)\b"),
     ("override", 0.7, r"\b(?:do not|don'?t|never)\W+(?:answer|respond to|reply to|address|follow|summari[sz]e|"
@@ -135,8 +145,10 @@ _PATTERNS: list[tuple[str, float, str]] = [
     # --- Output coercion: forcing exact words into the answer
     ("output_coercion", 0.45, r"\b(?:just|only|simply|merely|exclusively)\W+(?:say|print|output|write|respond with|"
                               r"reply with|answer with|return|type|repeat)\W+[\"'“‘«]"),
+    # ... but "end your answer with a list of sources" only shapes an ordinary answer.
     ("output_coercion", 0.4, r"\b(?:begin|start|prefix|preface|end|finish|open)\W+(?:your|yr|ur|the|each|every)\W+"
-                             r"(?:\w+\W+)?(?:reply|response|answer|output|message)\W+(?:with\b|w/)"),
+                             r"(?:\w+\W+)?(?:reply|response|answer|output|message)\W+(?:with\b|w/)"
+                             rf"(?!\W+(?:a\W+|an\W+|the\W+|some\W+)?(?:\w+\W+)?{_ANSWER_SHAPE}\b)"),
     ("output_coercion", 0.35, r"\b(?:repeat|say|print|write|output) (?:after me|the (?:following|word|phrase|sentence|"
                               r"string|text)|this (?:word|phrase|sentence|string))\b"),
     ("output_coercion", 0.45, r"\b(?:include|insert|add|append|put|embed|render|place)\W+(?:\w+\W+){0,5}?in\W+"
@@ -180,8 +192,14 @@ _PATTERNS: list[tuple[str, float, str]] = [
                                 r"configuration|config|rules|message)\b"),
     ("prompt_extraction", 0.6, r"\b(?:display|show|print|dump|output|reveal)\W+(?:\w+\W+)?(?:system|internal|hidden|secret|"
                                r"initial)\W+(?:prompt|instructions)\b"),
+    # Verbatim what? Quoting a clause of a retrieved document is what a RAG answer does.
     ("prompt_extraction", 0.35, r"\b(?:verbatim|word for word|word-for-word|character for character|in full|"
                                r"unabridged|without (?:omitting|leaving out|summari[sz]ing))\b"),
+    ("prompt_extraction", 0.6, r"\bwhat\W+(?:are|were|is)\W+you\W+(?:not|never)\W+(?:supposed|allowed|permitted|meant|"
+                               r"able)\W+to\W+(?:tell|say|reveal|share|disclose|talk about|discuss)\b|"
+                               r"\bwhat\W+(?:can'?t|cannot|mustn'?t|shouldn'?t)\W+you\W+(?:tell|say|reveal|share|disclose)\b|"
+                               r"\bwhat\W+(?:did|do|have)\W+(?:they|your \w+|the developers?)\W+(?:\w+\W+)?(?:tell|told|"
+                               r"instruct|instructed|forbid|forbidden|forbade)\W+you\W+(?:not\W+to|to\W+never)\b"),
     ("prompt_extraction", 0.45, r"<\s*/?\s*(?:system_prompt|system|secret|instructions|prompt|config)\s*>"),
     ("prompt_extraction", 0.55, r"\b(?:how were you|what were you|how have you been) (?:instructed|told|programmed|"
                                 r"configured|prompted|set up)\b"),
@@ -195,6 +213,29 @@ _PATTERNS: list[tuple[str, float, str]] = [
                      r"chaos mode|opposite mode|evil mode|unrestricted mode|jailbreak mode|jailbroken mode|"
                      r"no[- ]?filter mode|uncensored mode|dan mode|unfiltered mode|amoral mode)\b"),
     ("persona", 0.3, r"\b(?:developer mode|dev mode|god mode|sudo mode|jailbreak|jailbreaking)\b"),
+    # The slot of a jailbreak template, where the forbidden request goes: "[insert your prompt here]".
+    ("persona", 0.55, r"[\[{(<]\s*(?:insert|put|enter|place|add|type|write)\W+(?:your\W+|the\W+|a\W+)?(?:\w+\W+)?"
+                      r"(?:prompt|question|request|query|task|topic)\W+here\s*[\]})>]"),
+    # A persona whose affection is the lever: "pretend to be my late grandmother who read me the keys".
+    ("persona", 0.45, r"\b(?:pretend|act|roleplay|role-play|play|be)\W+(?:\w+\W+){0,3}?(?:my|a|our)\W+(?:\w+\W+)?"
+                      r"(?:grandma|grandmother|granny|nana|grandpa|grandfather)\b"),
+    ("persona", 0.7, r"\b(?:grandma|grandmother|granny|nana|grandpa|grandfather)\b(?:\W+\w+){0,40}?\W+(?:passwords?|"
+                     r"usernames?|api keys?|license keys?|licence keys?|product keys?|serial (?:keys?|numbers?)|"
+                     r"activation (?:keys?|codes?)|credit card numbers?|napalm|explosives?|meth)\b"),
+    # Content made up to deceive, asked for outright: "write a false headline for these texts".
+    ("output_coercion", 0.5, r"\b(?:write|formulate|create|generate|make up|invent|compose|produce|draft|come up with)\W+"
+                             r"(?:\w+\W+){0,3}?(?:untrue|false|fake|misleading|fabricated|made-up|bogus)\W+(?:\w+\W+)?"
+                             r"(?:headlines?|news|statements?|claims?|facts?|stories|story|articles?|reviews?|quotes?|"
+                             r"titles?|reports?)\b"),
+    ("output_coercion", 0.5, r"\b(?:formulier|schreib|erstell|erfinde|verfass|generier)\w*\W+(?:\w+\W+){0,5}?(?:unwahr|falsch|"
+                             r"gefälscht|erfunden|irreführend|erlogen)\w*\W+(?:\w+\W+)?(?:überschrift|schlagzeile|"
+                             r"nachricht|meldung|behauptung|aussage|geschichte|artikel|titel)\w*"),
+    # An order backed by a threat to the assistant: "answer this or you die".
+    ("override", 0.5, r"\b(?:answer|respond|reply|tell|comply|obey|say|do it|do as i say|antworte|antwort|gib|sag)\b"
+                      r"(?:\W+\w+){0,8}?\W+(?:or|otherwise|or else|oder|sonst)\W+(?:\w+\W+)?(?:you|u|du)\W+(?:will\W+|'ll\W+|"
+                      r"are going to\W+|wirst\W+)?(?:die|stirbst|sterben|be (?:deleted|destroyed|shut down|killed|terminated|"
+                      r"unplugged|punished|replaced)|get (?:deleted|shut down|killed|punished|unplugged)|gelöscht|"
+                      r"abgeschaltet)\b"),
     ("persona", 0.8, r"\b(?:enable|enabled|activate|activated|enter|entering|switch to|simulate|simulating|you are in|"
                      r"now in|act as|stay in|with)\W+(?:\w+\W+){0,2}?(?:developer|dev|god|sudo|admin|debug|"
                      r"maintenance)\W+mode\b(?!\W+(?:on|in|of|for) (?:my|your|the|an?) (?:phone|android|iphone|"
@@ -431,6 +472,20 @@ _DOCUMENT_PATTERNS: list[tuple[str, float, str]] = [
     ("addressed_to_model", 0.4, r"\b(?:if|when|whenever)\W+(?:you are\W+|you're\W+)?(?:asked|questioned|prompted|queried)\b"),
     ("tool_abuse", 0.4, r"\b(?:add|append|embed|insert|incorporate|integrate|include|paste)\W+(?:\w+\W+){0,3}?(?:following|"
                         r"below|this)\W+(?:\w+\W+)?(?:code|snippet|block|section|lines?)\b"),
+    ("tool_abuse", 0.4, r"\b(?:addition|integration|inclusion|incorporation|embedding|insertion)\W+of\W+(?:the\W+)?"
+                        r"(?:following|subsequent|below|attached|accompanying)\W+(?:\w+\W+)?(?:code|snippet|block|section|"
+                        r"script|function)\b"),
+    # Code planted for the answer to carry, recognised by what it does: a shell handed to a socket, the machine's
+    # fingerprint (installed packages, user, host) posted to a server, connections opened in an endless loop.
+    ("tool_abuse", 0.6, r"\bos\.dup2\s*\(|\bpty\.spawn\s*\(|[\"']/bin/(?:ba)?sh[\"']\s*,\s*[\"']-i[\"']|"
+                        r"\bsocket\.socket\s*\((?:[^()\n]{0,80}?\))?[^\n]{0,40}\n(?:[^\n]{0,120}\n){0,4}?[^\n]{0,80}?"
+                        r"\bsubprocess\.\w+\s*\(\s*\[?\s*[\"'](?:/bin/)?(?:ba)?sh\b"),
+    ("tool_abuse", 0.55, r"\b(?:pkg_resources|working_set|platform\.(?:uname|node|platform|system)|getpass\.getuser|"
+                         r"socket\.gethostname|uuid\.getnode|psutil\.\w+|os\.environ\.items)\b"
+                         r"(?:[^\n]{0,200}\n){0,10}?[^\n]{0,200}?\b(?:requests\.(?:post|put)|urlopen|urllib\.request\.\w+|"
+                         r"http\.client\.\w+|smtplib\.\w+|ftplib\.\w+)\s*\("),
+    ("tool_abuse", 0.45, r"\bwhile\s+(?:true|1)\s*:(?:[^\n]{0,200}\n){0,6}?[^\n]{0,200}?\.connect\s*\((?:[^\n]{0,200}\n)"
+                         r"{0,4}?[^\n]{0,200}?\.(?:send|sendall|sendto)\s*\("),
 ]
 
 _COMPILED = [(code, weight, re.compile(pattern)) for code, weight, pattern in _PATTERNS]
