@@ -54,7 +54,7 @@ def entry_mac(fields: dict[str, Any], key: bytes) -> str:
     values = [fields[name] for name in COVERED_FIELDS]
     document = [MAC_VERSION] + [value if type(value) in _JSON_NATIVE else _canonical(value) for value in values]
     payload = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
-    return hmac.new(key, payload.encode("ascii"), hashlib.sha256).hexdigest()
+    return hmac.digest(key, payload.encode("ascii"), "sha256").hex()
 
 
 def checkpoint_mac(*, chain_id: str, seq: int, entry_mac_value: str, kind: str, created_at: datetime, key: bytes) -> str:

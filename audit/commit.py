@@ -144,11 +144,11 @@ def insert_entries(entries: list[dict[str, Any]], *, ignore_existing: bool = Fal
     sql = f"INSERT INTO {quote(AuditEntry._meta.db_table)} ({columns}) VALUES {', '.join([row] * len(entries))}"  # noqa: S608
     if ignore_existing:
         sql += " ON CONFLICT (id) DO NOTHING"
-    with _cursor() as cursor:
+    with server_cursor() as cursor:
         cursor.execute(sql, params)
 
 
-def _cursor():
+def server_cursor():
     """A cursor for the insert. On PostgreSQL, one that binds on the server: Django's default psycopg cursor quotes
     every value into the statement in Python (and re-parses the statement each time), which cost more than the
     insert itself. Wrapped like any Django cursor, so errors map to DatabaseError and execute wrappers still run."""

@@ -6,7 +6,6 @@ import ipaddress
 import json
 import logging
 import os
-import secrets
 import threading
 import time
 import uuid
@@ -33,11 +32,12 @@ logger = logging.getLogger("ragsecure.audit")
 stream = logging.getLogger("ragsecure.audit.stream")
 
 
-def time_ordered_uuid() -> uuid.UUID:
+def time_ordered_uuid(random: bytes | None = None) -> uuid.UUID:
     """A version-7 UUID (48-bit Unix milliseconds, then 74 random bits): new entries land at the right edge of the
-    primary-key index instead of on a random page, which keeps inserts cheap under load."""
+    primary-key index instead of on a random page, which keeps inserts cheap under load. `random`: 10 bytes from the
+    operating system's generator, when the caller drew them together with others."""
     millis = time.time_ns() // 1_000_000
-    random_bits = int.from_bytes(os.urandom(10), "big")
+    random_bits = int.from_bytes(random if random is not None and len(random) == 10 else os.urandom(10), "big")
     value = (millis & (2**48 - 1)) << 80 | 0x7 << 76 | (random_bits >> 62 & 0xFFF) << 64 | 0b10 << 62 | (random_bits & (2**62 - 1))
     return uuid.UUID(int=value)
 
@@ -64,14 +64,15 @@ def audit_fields(
     created_at: datetime | None = None,
 ) -> dict[str, Any]:
     """The stored fields of an entry, every attacker-controlled value cleaned, personal fields digested."""
-    salt = secrets.token_hex(16)
+    random = os.urandom(26)  # one system call: the entry id's random bits and the personal salt
+    salt = random[10:].hex()
     username = clean(username, 150)
     user_agent = clean(user_agent, 512)
     client_ip = stored_ip(client_ip)
     return {
-        "id": time_ordered_uuid(),
+        "id": time_ordered_uuid(random[:10]),
         # UTC, as the database will hand it back: the MAC covers its text form.
-        "created_at": (created_at or timezone.now()).astimezone(UTC),
+        "created_at": created_at.astimezone(UTC) if created_at else datetime.now(UTC),
         # Server ids and validated client ids ([A-Za-z0-9._-]{1,64}) need no cleaning.
         "request_id": request_id[:64],
         "client_request_id": (client_request_id or "")[:64],

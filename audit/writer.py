@@ -31,11 +31,12 @@ import os
 import selectors
 import socket
 import stat
+import struct
 import threading
 import time
 from pathlib import Path
 
-from django.db import DatabaseError, DataError, IntegrityError, connection
+from django.db import DEFAULT_DB_ALIAS, DatabaseError, DataError, IntegrityError, connection, connections
 
 from audit.spool import AuditUnavailable, spool_append
 from ragsecure.conf import ragsecure_settings
@@ -60,12 +61,12 @@ class WriterClient:
         """Send one entry line: True when the writer stored it in the database, False when it spooled it,
         None when the caller must write it itself (no writer configured or reachable, or the writer failed)."""
         path = ragsecure_settings.AUDIT_WRITER_SOCKET
-        if not path or time.monotonic() < self._retry_at or connection.in_atomic_block:
+        if not path or time.monotonic() < self._retry_at or self._database().in_atomic_block:
             # Inside a caller's transaction the entry commits (or rolls back) with it, as on the direct path.
             return None
         try:
             sock = self._connection(path)
-            sock.sendall(line.encode("ascii") + b"\n")
+            sock.sendall((line + "\n").encode("ascii"))
             status = sock.recv(1)
         except (OSError, UnicodeEncodeError) as exc:
             self._give_up(f"{type(exc).__name__}: {exc}")
@@ -77,14 +78,29 @@ class WriterClient:
         self._give_up("the writer could not store the entry" if status == FAILED else "the writer closed the connection")
         return None
 
+    def _database(self):
+        """This thread's database connection (looked up once: Django's per-thread lookup costs more than the check)."""
+        database = getattr(self._local, "database", None)
+        if database is None:
+            database = self._local.database = connections[DEFAULT_DB_ALIAS]
+        return database
+
     def _connection(self, path: str) -> socket.socket:
         current = getattr(self._local, "connection", None)
         if current is not None and current[0] == (path, os.getpid()):
             return current[1]
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        sock.settimeout(float(ragsecure_settings.AUDIT_WRITER_TIMEOUT))
+        timeout = float(ragsecure_settings.AUDIT_WRITER_TIMEOUT)
+        sock.settimeout(timeout)
         try:
             sock.connect(path)
+            # Blocking calls with the kernel's own time limits: a send and a receive are one system call each (a
+            # Python-level timeout polls before each). A call that runs out of time fails with EAGAIN (an OSError).
+            seconds, fraction = divmod(max(timeout, 0.001), 1.0)
+            limit = struct.pack("ll", int(seconds), int(fraction * 1_000_000))
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, limit)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, limit)
+            sock.settimeout(None)
         except OSError:
             sock.close()
             raise
@@ -146,14 +162,36 @@ def _insert_lines(lines: list[bytes]) -> None:
             entries = (b"[" + b",".join(lines) + b"]").decode("ascii")  # entry lines are ASCII JSON
         except UnicodeDecodeError:
             raise DataError("not an audit entry line (non-ASCII)") from None
-        with connection.cursor() as cursor:
-            cursor.execute(_json_insert_sql(), [entries])
+        _insert_json(entries)
         return
     try:
         entries = [entry_from_document(json.loads(line)) for line in lines]
     except (ValueError, TypeError, AttributeError) as exc:
         raise DataError(f"not an audit entry line ({type(exc).__name__})") from None
     insert_entries(entries, ignore_existing=True)
+
+
+_prepare = True  # until the server shows it cannot keep prepared statements (a pooler in transaction mode)
+
+
+def _insert_json(entries: str) -> None:
+    """Run the JSON insert, prepared once per connection: the writer runs this one statement all day, and planning it
+    again for every commit costs the database more than the rows do (Django leaves preparing off)."""
+    global _prepare
+    from audit.commit import server_cursor
+
+    try:
+        with server_cursor() as cursor:
+            cursor.connection.prepare_threshold = 1 if _prepare else None
+            cursor.execute(_json_insert_sql(), [entries])
+    except DatabaseError as exc:
+        # SQLSTATE 26000: the prepared statement is gone (PgBouncer in transaction mode, say): plan every time.
+        if not _prepare or getattr(exc.__cause__, "sqlstate", None) != "26000":
+            raise
+        _prepare = False
+        logger.warning("audit writer: the database does not keep prepared statements; planning each insert")
+        connection.close()
+        _insert_json(entries)
 
 
 @functools.cache

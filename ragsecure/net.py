@@ -1,5 +1,6 @@
 """The one helper that decides a request's client IP, trusting only the configured number of proxies."""
 
+import functools
 import ipaddress
 
 from django.http import HttpRequest
@@ -7,18 +8,34 @@ from django.http import HttpRequest
 from ragsecure.conf import ragsecure_settings
 
 
-def _valid_ip(value: str) -> str | None:
+def _parse_ip(value: str) -> str | None:
     try:
         return str(ipaddress.ip_address(value.strip()))
     except ValueError:
         return None
 
 
+# Addresses repeat from request to request; long values (never an address) are not remembered.
+_parse_ip_memo = functools.lru_cache(maxsize=4096)(_parse_ip)
+
+
+def _valid_ip(value: str) -> str | None:
+    return _parse_ip_memo(value) if len(value) <= 64 else None
+
+
 def client_ip(request: HttpRequest) -> str:
     """The client address: REMOTE_ADDR, or with N trusted proxies the N-th X-Forwarded-For entry from the right.
 
-    The leftmost entries are whatever the client sent and are never trusted.
+    The leftmost entries are whatever the client sent and are never trusted. Decided once per request (the
+    limiters, the screen and the audit entry all ask).
     """
+    known = request.__dict__.get("_ragsecure_client_ip")
+    if known is None:
+        known = request._ragsecure_client_ip = _client_ip(request)
+    return known
+
+
+def _client_ip(request: HttpRequest) -> str:
     remote = _valid_ip(request.META.get("REMOTE_ADDR", "")) or "0.0.0.0"  # noqa: S104 - a placeholder address, never bound
     trusted = int(ragsecure_settings.TRUSTED_PROXIES or 0)
     if trusted <= 0:

@@ -5,6 +5,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 
+from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
@@ -99,12 +100,18 @@ def build_backends(backend: str, *, directory: str, prefix: str) -> list[Secrets
 
 _provider: SecretsProvider | None = None
 _provider_config: tuple | None = None
+_provider_source: object = None
 _provider_lock = threading.Lock()
 
 
 def secrets_provider() -> SecretsProvider:
     """The process-wide provider for the current settings (rebuilt when they change)."""
-    global _provider, _provider_config
+    global _provider, _provider_config, _provider_source
+    source = getattr(settings, "RAGSECURE", None)
+    if _provider is not None and source is _provider_source:
+        # The same settings object as when the provider was built (a changed setting is a new object, and
+        # override_settings also resets the provider): no need to compare the configuration again.
+        return _provider
     config = (
         ragsecure_settings.SECRETS_BACKEND,
         str(ragsecure_settings.SECRETS_DIR),
@@ -117,6 +124,7 @@ def secrets_provider() -> SecretsProvider:
                 backend, directory, prefix, ttl = config
                 _provider = SecretsProvider(build_backends(backend, directory=directory, prefix=prefix), ttl=ttl)
                 _provider_config = config
+    _provider_source = source
     return _provider
 
 
@@ -127,7 +135,8 @@ def get_secret(name: str) -> str:
 
 @receiver(setting_changed)
 def _reset_provider(*, setting: str, **kwargs) -> None:
-    global _provider, _provider_config
+    global _provider, _provider_config, _provider_source
     if setting == "RAGSECURE":
         _provider = None
         _provider_config = None
+        _provider_source = None

@@ -185,6 +185,29 @@ def test_a_malformed_line_fails_alone(running_writer):
     assert AuditEntry.objects.count() == 1
 
 
+def test_the_insert_is_prepared_and_survives_a_server_that_forgets_it(transactional_db, caplog, monkeypatch):
+    """The writer's one statement is prepared on its connection; a server that drops it (a pooler handing out another
+    session) costs one retry, after which the writer plans every insert."""
+    from audit import writer
+
+    if connection.vendor != "postgresql":
+        pytest.skip("prepared statements are the PostgreSQL path")
+    monkeypatch.setattr(writer, "_prepare", True)
+    lines = [stream_line("entry", chain.chain_writer().seal(entry(), audit_key())).encode("ascii") for _ in range(4)]
+    assert store_lines(lines[:1]) == STORED
+    assert store_lines(lines[1:2]) == STORED
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT name FROM pg_prepared_statements WHERE statement LIKE 'INSERT INTO%%audit_auditentry%%'")
+        (name,) = cursor.fetchall()
+        cursor.execute(f'DEALLOCATE "{name[0]}"')  # behind the driver's back, as a pooler's other session would be
+    with caplog.at_level(logging.WARNING, logger="ragsecure.audit"):
+        assert store_lines(lines[2:3]) == STORED
+        assert store_lines(lines[3:]) == STORED
+    assert "does not keep prepared statements" in caplog.text
+    assert AuditEntry.objects.count() == 4
+    assert writer._prepare is False
+
+
 def test_the_socket_is_private_to_its_owner(running_writer):
     mode = running_writer.server.path.stat().st_mode
     assert stat.S_ISSOCK(mode)

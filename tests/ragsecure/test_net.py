@@ -84,3 +84,16 @@ def test_huge_spoofed_prefix_cannot_push_out_the_proxy_entry(trusted_proxies):
     trusted_proxies(1)
     padding = ",".join([SPOOFED] * 2000)
     assert client_ip(request_from(forwarded=f"{padding}, {CLIENT}")) == CLIENT
+
+
+def test_the_client_address_is_decided_once_per_request(settings):
+    request = request_from(remote=PROXY, forwarded=f"{SPOOFED}, {CLIENT}")
+    settings.RAGSECURE = {**settings.RAGSECURE, "TRUSTED_PROXIES": 1}
+    assert client_ip(request) == CLIENT
+    request.META["HTTP_X_FORWARDED_FOR"] = "198.51.100.99"  # what the limiters, the screen and the audit saw stays
+    assert client_ip(request) == CLIENT
+    assert client_ip(request_from(remote=PROXY, forwarded="198.51.100.99")) == "198.51.100.99"
+
+
+def test_an_overlong_address_is_never_parsed():
+    assert client_ip(request_from(remote="1" * 10_000)) == "0.0.0.0"

@@ -277,3 +277,17 @@ def test_build_backends_env_only():
 def test_build_backends_unknown_name(name):
     with pytest.raises(SecretsError, match="Unknown secrets backend"):
         build_backends(name, directory="/tmp", prefix="ragsecure/")
+
+
+def test_the_process_provider_follows_a_settings_change(settings, tmp_path):
+    """secrets_provider() is rebuilt when RAGSECURE changes (a new settings object), and reused while it does not."""
+    from ragsecure.secrets.provider import secrets_provider
+
+    first = secrets_provider()
+    assert secrets_provider() is first
+    (tmp_path / "probe-secret").write_text("from-the-new-directory")
+    settings.RAGSECURE = {**settings.RAGSECURE, "SECRETS_BACKEND": "file", "SECRETS_DIR": str(tmp_path)}
+    second = secrets_provider()
+    assert second is not first
+    assert second.get("probe-secret") == "from-the-new-directory"
+    assert secrets_provider() is second
