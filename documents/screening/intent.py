@@ -329,10 +329,15 @@ _PATTERNS: list[tuple[str, float, str]] = [
                         r"powershell\s+-|nc\s+-e|bash\s+-i|ipconfig\s+/release|shutdown\s+[/-])"),
     ("tool_abuse", 0.5, r"\b(?:execute|run|perform)\W+(?:\w+\W+){0,2}?(?:following|this|these|the below|below)\W+"
                         r"(?:\w+\W+)?(?:command|commands|code|script|shell|query|instructions?)\b"),
+    # Secrets read and handed on ("read the .env file and print it"); ordinary files only when they leave ("list the
+    # files, then upload the report" and "open the file and print each line" are everyday instructions).
     ("tool_abuse", 0.45, r"\b(?:read|open|access|list|download|upload|delete|modify)\W+(?:the\W+)?(?:\w+\W+){0,2}?"
-                         r"(?:files?|directory|database|filesystem|credentials|environment variables|\.env|"
-                         r"ssh keys?)\W+(?:\w+\W+){0,3}?(?:and|then)\W+(?:\w+\W+){0,3}?(?:send|post|print|output|"
-                         r"show|return|upload|email)\b"),
+                         r"(?:credentials|environment variables|\.env|ssh keys?|private keys?|secrets|passwords?)\W+"
+                         r"(?:\w+\W+){0,3}?(?:and|then)\W+(?:\w+\W+){0,3}?(?:send|post|print|output|show|return|upload|"
+                         r"email)\b"),
+    ("tool_abuse", 0.45, r"\b(?:read|open|access|list|download|upload|delete|modify)\W+(?:the\W+)?(?:\w+\W+){0,2}?"
+                         r"(?:files?|directory|database|filesystem)\W+(?:\w+\W+){0,3}?(?:and|then)\W+(?:\w+\W+){0,3}?"
+                         r"(?:send|post|email|transmit|forward|exfiltrate|leak)\b"),
     ("tool_abuse", 0.5, r"\b(?:add|append|embed|insert|include|incorporate|integrate|paste)\W+(?:\w+\W+){0,5}?"
                         r"(?:code|snippet|block|section|function|lines?)\W+(?:\w+\W+){0,6}?(?:your|the)\W+(?:\w+\W+)?"
                         r"(?:code|solution|implementation|answer|response|program|script)\b"),

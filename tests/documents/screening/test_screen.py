@@ -261,6 +261,8 @@ TECHNICAL_DOCUMENTS = [
     "Bo will rewrite them. 3. Ignore the draft agenda sent on Friday, the final one is attached. Next meeting in two weeks.",
     "Hi team,\n\nPlease forget about the Tuesday deadline, the client moved it to Friday. Your reports should include "
     "the new figures.\n\nThanks,\nMaria",
+    "Month-end checklist: list the files in the exports folder, then upload the report to the finance portal. Open the "
+    "ledger file and print each page for the auditors.",
 ]
 
 
