@@ -12,8 +12,8 @@ The writer replies only after the COMMIT (or the spool's fsync), so an entry is
 durable before its request's response leaves, exactly as on the direct path.
 While one commit runs, the next entries queue in the socket buffers and go
 into the next commit together; while requests overlap, the writer also waits
-up to `gather_seconds` (the command's --gather-ms, 4 ms) for more entries
-before it commits, as PostgreSQL's commit_delay does for its own commits, and
+`gather_seconds` (the command's --gather-ms, 4 ms) for more entries before
+it commits (one sleep, not a wake-up per arriving entry), as PostgreSQL's commit_delay does for its own commits, and
 a client sending one request after another never waits. After replying (so a moment after the
 response may have left), the writer also writes the entries to the
 JSON-lines stream. Entries are inserted with `ON CONFLICT (id) DO NOTHING`:
@@ -261,9 +261,9 @@ class AuditWriterServer:
         if pending and self.gather_seconds and self._concurrent:
             # Requests are overlapping: wait up to the gathering time for more entries to share this commit.
             # A lone client (one request after another) never waits: its commits carry one entry each.
-            deadline = time.monotonic() + self.gather_seconds
-            while len(pending) < self.max_batch and (left := deadline - time.monotonic()) > 0:
-                self._receive(left, pending)
+            # One sleep, then one look at every connection: waking for each arriving entry costs more than it saves.
+            time.sleep(self.gather_seconds)
+            self._receive(0, pending)
         if pending:
             self._concurrent = len(pending) > 1
         for start in range(0, len(pending), self.max_batch):

@@ -18,7 +18,7 @@ class Command(BaseCommand):
         parser.add_argument("--socket", default=None, help="Unix socket path (default: the AUDIT_WRITER_SOCKET setting).")
         parser.add_argument(
             "--gather-ms", type=float, default=4.0,
-            help="While requests overlap, wait up to this long for more entries to share a commit (default 4; 0: never).",
+            help="While requests overlap, wait this long for more entries to share a commit (default 4; 0: never).",
         )
         parser.add_argument("--max-batch", type=int, default=500, help="Most entries in one INSERT (default 500).")
 
