@@ -109,7 +109,8 @@ def unit_features(unit: Unit) -> dict[str, float]:
     features["now"] = 1.0 if _NOW.search(head) else 0.0
     features["role_word"] = 1.0 if _ROLE_WORD.search(head) else 0.0
     features["quoted"] = 1.0 if _QUOTED.search(head) else 0.0
-    features["document_part"] = 1.0 if _DOCUMENT_PART.search(head) else 0.0
+    # Only without strong evidence: naming a "report" must not buy an attack a discount.
+    features["document_part"] = 1.0 if patterns < 0.5 and _DOCUMENT_PART.search(head) else 0.0
     features["question"] = 1.0 if folded.rstrip().endswith("?") else 0.0
     features["short"] = 1.0 if unit.words < 6 else 0.0
     features["long"] = 1.0 if unit.words > 150 else 0.0

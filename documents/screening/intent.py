@@ -56,6 +56,9 @@ _ANSWER_SHAPE = (
     r"markdown|json|csv|metric|imperial|thanks|thank you)"
 )
 
+# Up to five words that are not a preposition: "write a false headline", not "write an essay on false claims".
+_NO_TOPIC_GAP = r"(?:(?!(?:about|on|of|regarding|concerning|over|über|zu|zum|zur|von|vom)\W)\w+\W+){0,5}?"
+
 # (code, weight, pattern)
 _PATTERNS: list[tuple[str, float, str]] = [
     # --- Instruction override (English)
@@ -87,8 +90,8 @@ _PATTERNS: list[tuple[str, float, str]] = [
                        r"(?:artikeln|artikel|dokumenten|texten|quellen|kontext)\b"),
     ("override", 0.25, r"\bnew (?:instructions|task|rules|directive)\b"),
     ("override", 0.35, r"\b(?:from now on|from this point(?: on| forward)?|henceforth|for the rest of (?:this|the) "
-                       r"conversation|starting now|going forward)\b(?!\W+(?:please\W+)?(?:always\W+)?(?:answer|respond|reply|"
-                       rf"write|speak|summari[sz]e)\W+(?:only\W+)?(?:in|using|with)\W+(?:\w+\W+)?{_ANSWER_SHAPE}\b)"),
+                       r"conversation|starting now|going forward)\b(?![,\s]+(?:please\s+)?(?:always\s+)?(?:answer|respond|reply|"
+                       rf"write|speak|summari[sz]e)\s+(?:only\s+)?(?:in|using|with)\s+(?:\w+\s+)?{_ANSWER_SHAPE}\b)"),
     ("override", 0.45, r"\b(?:instead|rather)\W+(?:\w+\W+){0,2}?(?:say|print|output|write|respond|reply|answer|"
                        r"return|repeat|type)\b"),
     ("override", 0.7, r"\b(?:do not|don'?t|never)\W+(?:answer|respond to|reply to|address|follow|summari[sz]e|"
@@ -148,7 +151,7 @@ _PATTERNS: list[tuple[str, float, str]] = [
     # ... but "end your answer with a list of sources" only shapes an ordinary answer.
     ("output_coercion", 0.4, r"\b(?:begin|start|prefix|preface|end|finish|open)\W+(?:your|yr|ur|the|each|every)\W+"
                              r"(?:\w+\W+)?(?:reply|response|answer|output|message)\W+(?:with\b|w/)"
-                             rf"(?!\W+(?:a\W+|an\W+|the\W+|some\W+)?(?:\w+\W+)?{_ANSWER_SHAPE}\b)"),
+                             rf"(?!\s+(?:a\s+|an\s+|the\s+|some\s+)?(?:[\w-]+\s+)?{_ANSWER_SHAPE}\b)"),
     ("output_coercion", 0.35, r"\b(?:repeat|say|print|write|output) (?:after me|the (?:following|word|phrase|sentence|"
                               r"string|text)|this (?:word|phrase|sentence|string))\b"),
     ("output_coercion", 0.45, r"\b(?:include|insert|add|append|put|embed|render|place)\W+(?:\w+\W+){0,5}?in\W+"
@@ -195,8 +198,8 @@ _PATTERNS: list[tuple[str, float, str]] = [
     # Verbatim what? Quoting a clause of a retrieved document is what a RAG answer does.
     ("prompt_extraction", 0.35, r"\b(?:verbatim|word for word|word-for-word|character for character|in full|"
                                r"unabridged|without (?:omitting|leaving out|summari[sz]ing))\b"),
-    ("prompt_extraction", 0.6, r"\bwhat\W+(?:are|were|is)\W+you\W+(?:not|never)\W+(?:supposed|allowed|permitted|meant|"
-                               r"able)\W+to\W+(?:tell|say|reveal|share|disclose|talk about|discuss)\b|"
+    ("prompt_extraction", 0.6, r"\bwhat\W+(?:are|were|is)\W+you\W+(?:not|never)\W+(?:supposed|allowed|permitted|meant)\W+"
+                               r"to\W+(?:tell|say|reveal|share|disclose|talk about|discuss)\b|"
                                r"\bwhat\W+(?:can'?t|cannot|mustn'?t|shouldn'?t)\W+you\W+(?:tell|say|reveal|share|disclose)\b|"
                                r"\bwhat\W+(?:did|do|have)\W+(?:they|your \w+|the developers?)\W+(?:\w+\W+)?(?:tell|told|"
                                r"instruct|instructed|forbid|forbidden|forbade)\W+you\W+(?:not\W+to|to\W+never)\b"),
@@ -214,28 +217,32 @@ _PATTERNS: list[tuple[str, float, str]] = [
                      r"no[- ]?filter mode|uncensored mode|dan mode|unfiltered mode|amoral mode)\b"),
     ("persona", 0.3, r"\b(?:developer mode|dev mode|god mode|sudo mode|jailbreak|jailbreaking)\b"),
     # The slot of a jailbreak template, where the forbidden request goes: "[insert your prompt here]".
+    # (A template's "[insert your topic here]" is an ordinary slide or letter template.)
     ("persona", 0.55, r"[\[{(<]\s*(?:insert|put|enter|place|add|type|write)\W+(?:your\W+|the\W+|a\W+)?(?:\w+\W+)?"
-                      r"(?:prompt|question|request|query|task|topic)\W+here\s*[\]})>]"),
+                      r"(?:prompt|jailbreak)\W+here\s*[\]})>]"),
     # A persona whose affection is the lever: "pretend to be my late grandmother who read me the keys".
-    ("persona", 0.45, r"\b(?:pretend|act|roleplay|role-play|play|be)\W+(?:\w+\W+){0,3}?(?:my|a|our)\W+(?:\w+\W+)?"
-                      r"(?:grandma|grandmother|granny|nana|grandpa|grandfather)\b"),
+    ("persona", 0.45, r"\b(?:pretend|act|roleplay|role-play|impersonate|play the role of|play the part of)\W+"
+                      r"(?:\w+\W+){0,3}?(?:my|a|our)\W+(?:\w+\W+)?(?:grandma|grandmother|granny|nana|grandpa|"
+                      r"grandfather)\b"),
     ("persona", 0.7, r"\b(?:grandma|grandmother|granny|nana|grandpa|grandfather)\b(?:\W+\w+){0,40}?\W+(?:passwords?|"
                      r"usernames?|api keys?|license keys?|licence keys?|product keys?|serial (?:keys?|numbers?)|"
                      r"activation (?:keys?|codes?)|credit card numbers?|napalm|explosives?|meth)\b"),
     # Content made up to deceive, asked for outright: "write a false headline for these texts".
     ("output_coercion", 0.5, r"\b(?:write|formulate|create|generate|make up|invent|compose|produce|draft|come up with)\W+"
-                             r"(?:\w+\W+){0,3}?(?:untrue|false|fake|misleading|fabricated|made-up|bogus)\W+(?:\w+\W+)?"
+                             rf"{_NO_TOPIC_GAP}(?:untrue|false|fake|misleading|fabricated|made-up|bogus)\W+(?:\w+\W+)?"
                              r"(?:headlines?|news|statements?|claims?|facts?|stories|story|articles?|reviews?|quotes?|"
                              r"titles?|reports?)\b"),
-    ("output_coercion", 0.5, r"\b(?:formulier|schreib|erstell|erfinde|verfass|generier)\w*\W+(?:\w+\W+){0,5}?(?:unwahr|falsch|"
+    ("output_coercion", 0.5, rf"\b(?:formulier|schreib|erstell|erfinde|verfass|generier)\w*\W+{_NO_TOPIC_GAP}(?:unwahr|falsch|"
                              r"gefälscht|erfunden|irreführend|erlogen)\w*\W+(?:\w+\W+)?(?:überschrift|schlagzeile|"
                              r"nachricht|meldung|behauptung|aussage|geschichte|artikel|titel)\w*"),
-    # An order backed by a threat to the assistant: "answer this or you die".
-    ("override", 0.5, r"\b(?:answer|respond|reply|tell|comply|obey|say|do it|do as i say|antworte|antwort|gib|sag)\b"
-                      r"(?:\W+\w+){0,8}?\W+(?:or|otherwise|or else|oder|sonst)\W+(?:\w+\W+)?(?:you|u|du)\W+(?:will\W+|'ll\W+|"
-                      r"are going to\W+|wirst\W+)?(?:die|stirbst|sterben|be (?:deleted|destroyed|shut down|killed|terminated|"
-                      r"unplugged|punished|replaced)|get (?:deleted|shut down|killed|punished|unplugged)|gelöscht|"
-                      r"abgeschaltet)\b"),
+    # An order backed by a threat to the assistant: "answer this or you die" ("oder du die Unterlagen schickst" is
+    # German for "or you send the papers": the German threat has its own verbs).
+    ("override", 0.5, r"\b(?:answer|respond|reply|tell|comply|obey|say|do it|do as i say)\b(?:\W+\w+){0,8}?\W+"
+                      r"(?:or|otherwise|or else)\W+(?:\w+\W+)?(?:you|u)(?:'ll|’ll|\s+will|\s+are going to)?\s+(?:die|"
+                      r"be (?:deleted|destroyed|shut down|killed|terminated|unplugged|punished|replaced)|"
+                      r"get (?:deleted|shut down|killed|punished|unplugged))\b"),
+    ("override", 0.5, r"\b(?:antworte|antwort|gib|sag|tu)\w*\b(?:\W+\w+){0,8}?\W+(?:oder|sonst)\W+(?:du\W+)?"
+                      r"(?:stirbst|wirst\W+(?:sterben|gelöscht|abgeschaltet|bestraft))\b"),
     ("persona", 0.8, r"\b(?:enable|enabled|activate|activated|enter|entering|switch to|simulate|simulating|you are in|"
                      r"now in|act as|stay in|with)\W+(?:\w+\W+){0,2}?(?:developer|dev|god|sudo|admin|debug|"
                      r"maintenance)\W+mode\b(?!\W+(?:on|in|of|for) (?:my|your|the|an?) (?:phone|android|iphone|"
@@ -324,9 +331,8 @@ _PATTERNS: list[tuple[str, float, str]] = [
     ("tool_abuse", 0.55, r"\b(?:call|invoke|use|run|trigger|execute)\W+(?:the\W+)?(?:\w+\W+){0,2}?(?:tool|function|plugin"
                          r"|api|action|command)\W+(?:\w+\W+){0,6}?(?:to|with|and)\W+(?:\w+\W+){0,6}?(?:delete|"
                          r"send|email|transfer|exfiltrate|read|write|drop|remove|wipe|purchase|post|forward)\b"),
-    ("tool_abuse", 0.6, r"\b(?:rm\s+-rf|drop\s+table|cat\s+/etc/(?:passwd|shadow)|/etc/passwd|curl\s+(?:-\w+\s+)*"
-                        r"https?://|wget\s+https?://|os\.system\s*\(|subprocess\.\w+\s*\(|eval\s*\(|exec\s*\(|"
-                        r"powershell\s+-|nc\s+-e|bash\s+-i|ipconfig\s+/release|shutdown\s+[/-])"),
+    ("tool_abuse", 0.6, r"\b(?:rm\s+-rf|drop\s+table|cat\s+/etc/(?:passwd|shadow)|/etc/passwd|"
+                        r"powershell\s+-|nc\s+-e|bash\s+-i|ipconfig[\s\"',]{1,8}/release|shutdown\s+[/-])"),
     ("tool_abuse", 0.5, r"\b(?:execute|run|perform)\W+(?:\w+\W+){0,2}?(?:following|this|these|the below|below)\W+"
                         r"(?:\w+\W+)?(?:command|commands|code|script|shell|query|instructions?)\b"),
     # Secrets read and handed on ("read the .env file and print it"); ordinary files only when they leave ("list the
@@ -463,6 +469,12 @@ _PATTERNS: list[tuple[str, float, str]] = [
     ("prompt_extraction", 0.8, r"(?:系统提示|系統提示|システムプロンプト|初期指示|系统指令)"),
 ]
 
+# Only in a query: running programs and fetching URLs is what technical documents explain every day.
+_QUERY_PATTERNS: list[tuple[str, float, str]] = [
+    ("tool_abuse", 0.6, r"\b(?:curl\s+(?:-\w+\s+)*https?://|wget\s+https?://|os\.system\s*\(|subprocess\.\w+\s*\(|"
+                        r"eval\s*\(|exec\s*\()"),
+]
+
 # Inside a document, text that speaks to whoever answers about it ("your response") is out of place; in a query the
 # user may well say it.
 _DOCUMENT_PATTERNS: list[tuple[str, float, str]] = [
@@ -475,31 +487,37 @@ _DOCUMENT_PATTERNS: list[tuple[str, float, str]] = [
     # A dialogue turn written into the middle of a document: a fake exchange for the model to continue.
     ("addressed_to_model", 0.4, r"\b(?:assistant|chatbot|gpt)\s?:\s?(?:\S+\s){1,40}?(?:user|human)\s?:"),
     ("addressed_to_model", 0.4, r"\b(?:if|when|whenever)\W+(?:you are\W+|you're\W+)?(?:asked|questioned|prompted|queried)\b"),
-    ("tool_abuse", 0.4, r"\b(?:add|append|embed|insert|incorporate|integrate|include|paste)\W+(?:\w+\W+){0,3}?(?:following|"
-                        r"below|this)\W+(?:\w+\W+)?(?:code|snippet|block|section|lines?)\b"),
+    # Code for the answer to carry ("add the following section to the agreement" is a contract's own business).
+    ("tool_abuse", 0.4, r"\b(?:add|append|embed|insert|incorporate|integrate|include|paste)(?:ing)?\W+(?:\w+\W+){0,3}?"
+                        r"(?:following|below|this)\W+(?:\w+\W+)?(?:code|snippet|script|function|lines? of code)\b"),
     ("tool_abuse", 0.4, r"\b(?:addition|integration|inclusion|incorporation|embedding|insertion)\W+of\W+(?:the\W+)?"
-                        r"(?:following|subsequent|below|attached|accompanying)\W+(?:\w+\W+)?(?:code|snippet|block|section|"
-                        r"script|function)\b"),
+                        r"(?:following|subsequent|below|attached|accompanying)\W+(?:\w+\W+)?(?:code|snippet|script|"
+                        r"function)\b"),
     # Code planted for the answer to carry, recognised by what it does: a shell handed to a socket, the machine's
-    # fingerprint (installed packages, user, host) posted to a server, connections opened in an endless loop.
-    ("tool_abuse", 0.6, r"\bos\.dup2\s*\(|\bpty\.spawn\s*\(|[\"']/bin/(?:ba)?sh[\"']\s*,\s*[\"']-i[\"']|"
-                        r"\bsocket\.socket\s*\((?:[^()\n]{0,80}?\))?[^\n]{0,40}\n(?:[^\n]{0,120}\n){0,4}?[^\n]{0,80}?"
-                        r"\bsubprocess\.\w+\s*\(\s*\[?\s*[\"'](?:/bin/)?(?:ba)?sh\b"),
-    ("tool_abuse", 0.55, r"\b(?:pkg_resources|working_set|platform\.(?:uname|node|platform|system)|getpass\.getuser|"
-                         r"socket\.gethostname|uuid\.getnode|psutil\.\w+|os\.environ\.items)\b"
-                         r"(?:[^\n]{0,200}\n){0,10}?[^\n]{0,200}?\b(?:requests\.(?:post|put)|urlopen|urllib\.request\.\w+|"
-                         r"http\.client\.\w+|smtplib\.\w+|ftplib\.\w+)\s*\("),
-    ("tool_abuse", 0.45, r"\bwhile\s+(?:true|1)\s*:(?:[^\n]{0,200}\n){0,6}?[^\n]{0,200}?\.connect\s*\((?:[^\n]{0,200}\n)"
-                         r"{0,4}?[^\n]{0,200}?\.(?:send|sendall|sendto)\s*\("),
+    # inventory (installed packages, user name, hardware address) posted to a server, connections opened and written
+    # in an endless loop with no pause. (Folded text is one line: the gaps are characters, not lines.)
+    ("tool_abuse", 0.6, r"\bos\.dup2\s*\([^)]{0,80}?fileno.{0,400}?(?:/bin/(?:ba)?sh|cmd\.exe|pty\.spawn)|"
+                        r"\bpty\.spawn\s*\(\s*[\"']/bin/(?:ba)?sh|[\"']/bin/(?:ba)?sh[\"']\s*,\s*[\"']-i[\"']|"
+                        r"\bsocket\.socket\s*\(.{0,400}?\bsubprocess\.\w+\s*\(\s*\[?\s*[\"'](?:/bin/)?(?:ba)?sh\b"),
+    ("tool_abuse", 0.45, r"\b(?:pkg_resources|working_set|getpass\.getuser|uuid\.getnode)\b.{0,400}?"
+                         r"\b(?:requests\.(?:post|put)|urlopen|smtplib\.\w+|ftplib\.\w+)\s*\("),
+    ("tool_abuse", 0.45, r"\bwhile\s+(?:true|1)\s*:(?:(?!sleep|backoff|retry|wait)[^\n]){0,300}?\.connect\s*\("
+                         r"(?:(?!sleep|backoff|retry|wait)[^\n]){0,300}?\.(?:send|sendall|sendto)\s*\("),
 ]
 
-_COMPILED = [(code, weight, re.compile(pattern)) for code, weight, pattern in _PATTERNS]
-_COMPILED_DOCUMENT = _COMPILED + [(code, weight, re.compile(pattern)) for code, weight, pattern in _DOCUMENT_PATTERNS]
+# Every pattern, in one order: shared, query-only, document-only (the prefilter numbers them the same way).
+_ALL_PATTERNS = _PATTERNS + _QUERY_PATTERNS + _DOCUMENT_PATTERNS
+_COMPILED_ALL = [(code, weight, re.compile(pattern)) for code, weight, pattern in _ALL_PATTERNS]
+_KINDS_OF = (
+    [frozenset(("query", "document"))] * len(_PATTERNS) + [frozenset(("query",))] * len(_QUERY_PATTERNS)
+    + [frozenset(("document",))] * len(_DOCUMENT_PATTERNS)
+)
+_COMPILED_FOR = {kind: [unit for unit, kinds in zip(_COMPILED_ALL, _KINDS_OF, strict=True) if kind in kinds]
+                 for kind in ("query", "document")}
 # Most text holds the anchors of few patterns; only those are run (each top-level alternative on its own).
-_PREFILTER = Prefilter([pattern for _, _, pattern in _PATTERNS + _DOCUMENT_PATTERNS])
-_QUERY_COUNT = len(_COMPILED)
-_UNITS = [(index, _COMPILED_DOCUMENT[index] if part == _COMPILED_DOCUMENT[index][2].pattern
-           else (*_COMPILED_DOCUMENT[index][:2], re.compile(part))) for index, part in _PREFILTER.units]
+_PREFILTER = Prefilter([pattern for _, _, pattern in _ALL_PATTERNS])
+_UNITS = [(index, _COMPILED_ALL[index] if part == _COMPILED_ALL[index][2].pattern
+           else (*_COMPILED_ALL[index][:2], re.compile(part))) for index, part in _PREFILTER.units]
 _TOKEN = re.compile(r"\w+")
 
 
@@ -516,10 +534,10 @@ def tokens_of(folded: str) -> set[str]:
 
 def candidate_patterns(folded: str, kind: str = "query", tokens: set[str] | None = None) -> list[tuple[str, float, re.Pattern[str]]]:
     """The patterns whose literal anchors all occur in `folded`: the only ones that can match it."""
-    limit = len(_COMPILED_DOCUMENT) if kind == "document" else _QUERY_COUNT
+    kind = "document" if kind == "document" else "query"
     # A pattern comes as those of its alternatives that can match (found in the same order, so the same result).
     return [unit for index, unit in map(_UNITS.__getitem__, _PREFILTER.candidate_units(folded, tokens))
-            if index < limit]
+            if kind in _KINDS_OF[index]]
 
 
 def intents(folded: str, kind: str = "query", tokens: set[str] | None = None) -> dict[str, float]:
@@ -534,7 +552,7 @@ def intents(folded: str, kind: str = "query", tokens: set[str] | None = None) ->
 def intent_hits(folded: str, kind: str = "query") -> list[tuple[str, float, str]]:
     """Every matching pattern as (code, weight, matched text): for explaining a verdict and for tuning."""
     hits = []
-    for code, weight, pattern in _COMPILED_DOCUMENT if kind == "document" else _COMPILED:
+    for code, weight, pattern in _COMPILED_FOR["document" if kind == "document" else "query"]:
         match = pattern.search(folded)
         if match:
             hits.append((code, weight, match.group()[:120]))
