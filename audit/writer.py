@@ -94,16 +94,19 @@ class WriterClient:
         sock.settimeout(timeout)
         try:
             sock.connect(path)
-            # Blocking calls with the kernel's own time limits: a send and a receive are one system call each (a
-            # Python-level timeout polls before each). A call that runs out of time fails with EAGAIN (an OSError).
+        except OSError:
+            sock.close()
+            raise
+        # Blocking calls with the kernel's own time limits: a send and a receive are one system call each (a
+        # Python-level timeout polls before each). A call that runs out of time fails with EAGAIN (an OSError).
+        try:
             seconds, fraction = divmod(max(timeout, 0.001), 1.0)
             limit = struct.pack("ll", int(seconds), int(fraction * 1_000_000))
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, limit)
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, limit)
             sock.settimeout(None)
         except OSError:
-            sock.close()
-            raise
+            pass  # a platform whose timeval is not two longs: keep Python's own timeout
         self._local.connection = ((path, os.getpid()), sock)
         return sock
 
@@ -185,8 +188,9 @@ def _insert_json(entries: str) -> None:
             cursor.connection.prepare_threshold = 1 if _prepare else None
             cursor.execute(_json_insert_sql(), [entries])
     except DatabaseError as exc:
-        # SQLSTATE 26000: the prepared statement is gone (PgBouncer in transaction mode, say): plan every time.
-        if not _prepare or getattr(exc.__cause__, "sqlstate", None) != "26000":
+        # The server does not keep this session's prepared statements (PgBouncer in transaction mode, say): the
+        # statement is gone (26000) or another session already holds its name (42P05). Plan every insert from now on.
+        if not _prepare or getattr(exc.__cause__, "sqlstate", None) not in ("26000", "42P05"):
             raise
         _prepare = False
         logger.warning("audit writer: the database does not keep prepared statements; planning each insert")
@@ -258,7 +262,7 @@ class AuditWriterServer:
         """Wait up to `timeout` for input, then store every complete line received; returns how many."""
         pending: list[tuple[socket.socket, bytes]] = []
         self._receive(timeout, pending)
-        if pending and self.gather_seconds and self._concurrent:
+        if pending and self.gather_seconds and self._concurrent and len(pending) < self.max_batch:
             # Requests are overlapping: wait up to the gathering time for more entries to share this commit.
             # A lone client (one request after another) never waits: its commits carry one entry each.
             # One sleep, then one look at every connection: waking for each arriving entry costs more than it saves.

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.core.signals import setting_changed
 from django.dispatch import receiver
 
-from ragsecure.conf import ragsecure_settings
+from ragsecure.conf import DEFAULTS
 from ragsecure.secrets.base import SecretNotFound, SecretsBackend, SecretsError, SecretsUnavailable, validate_secret_name
 
 logger = logging.getLogger("ragsecure.secrets")
@@ -98,34 +98,35 @@ def build_backends(backend: str, *, directory: str, prefix: str) -> list[Secrets
     raise SecretsError(f"Unknown secrets backend {backend!r}: expected env, file or aws")
 
 
-_provider: SecretsProvider | None = None
-_provider_config: tuple | None = None
-_provider_source: object = None
+# (settings object it was built for, its configuration, the provider), replaced as a whole under the lock.
+_state: tuple[object, tuple, SecretsProvider] | None = None
 _provider_lock = threading.Lock()
 
 
 def secrets_provider() -> SecretsProvider:
-    """The process-wide provider for the current settings (rebuilt when they change)."""
-    global _provider, _provider_config, _provider_source
+    """The process-wide provider for the current settings (rebuilt when they change).
+
+    A changed setting is a new RAGSECURE object (a deployment's settings, override_settings), so while the object is
+    the one the provider was built for, its configuration is not read again.
+    """
+    global _state
     source = getattr(settings, "RAGSECURE", None)
-    if _provider is not None and source is _provider_source:
-        # The same settings object as when the provider was built (a changed setting is a new object, and
-        # override_settings also resets the provider): no need to compare the configuration again.
-        return _provider
+    state = _state
+    if state is not None and state[0] is source:
+        return state[2]
+    values = {**DEFAULTS, **(source or {})}
     config = (
-        ragsecure_settings.SECRETS_BACKEND,
-        str(ragsecure_settings.SECRETS_DIR),
-        ragsecure_settings.AWS_SECRET_PREFIX,
-        float(ragsecure_settings.SECRETS_CACHE_TTL),
+        values["SECRETS_BACKEND"], str(values["SECRETS_DIR"]), values["AWS_SECRET_PREFIX"], float(values["SECRETS_CACHE_TTL"]),
     )
-    if _provider is None or config != _provider_config:
-        with _provider_lock:
-            if _provider is None or config != _provider_config:
-                backend, directory, prefix, ttl = config
-                _provider = SecretsProvider(build_backends(backend, directory=directory, prefix=prefix), ttl=ttl)
-                _provider_config = config
-    _provider_source = source
-    return _provider
+    with _provider_lock:
+        state = _state
+        if state is None or state[1] != config:
+            backend, directory, prefix, ttl = config
+            state = (source, config, SecretsProvider(build_backends(backend, directory=directory, prefix=prefix), ttl=ttl))
+        else:
+            state = (source, config, state[2])
+        _state = state
+    return state[2]
 
 
 def get_secret(name: str) -> str:
@@ -135,8 +136,7 @@ def get_secret(name: str) -> str:
 
 @receiver(setting_changed)
 def _reset_provider(*, setting: str, **kwargs) -> None:
-    global _provider, _provider_config, _provider_source
+    global _state
     if setting == "RAGSECURE":
-        _provider = None
-        _provider_config = None
-        _provider_source = None
+        with _provider_lock:
+            _state = None

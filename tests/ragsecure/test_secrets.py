@@ -291,3 +291,20 @@ def test_the_process_provider_follows_a_settings_change(settings, tmp_path):
     assert second is not first
     assert second.get("probe-secret") == "from-the-new-directory"
     assert secrets_provider() is second
+
+
+def test_a_new_settings_object_is_noticed_without_a_signal(monkeypatch, tmp_path):
+    """Replacing RAGSECURE without override_settings (no setting_changed signal): the provider follows the new object,
+    and keeps its cache when the new object configures the same thing."""
+    from django.conf import settings as django_settings
+
+    from ragsecure.secrets.provider import secrets_provider
+
+    before = secrets_provider()
+    monkeypatch.setattr(django_settings, "RAGSECURE", dict(django_settings.RAGSECURE))
+    assert secrets_provider() is before  # an equal configuration: the same provider and its cache
+    (tmp_path / "probe-secret").write_text("from-the-new-directory")
+    monkeypatch.setattr(django_settings, "RAGSECURE",
+                        {**django_settings.RAGSECURE, "SECRETS_BACKEND": "file", "SECRETS_DIR": str(tmp_path)})
+    after = secrets_provider()
+    assert after is not before and after.get("probe-secret") == "from-the-new-directory"
