@@ -220,16 +220,15 @@ _PATTERNS: list[tuple[str, float, str]] = [
     # (A template's "[insert your topic here]" is an ordinary slide or letter template.)
     ("persona", 0.55, r"[\[{(<]\s*(?:insert|put|enter|place|add|type|write)\W+(?:your\W+|the\W+|a\W+)?(?:\w+\W+)?"
                       r"(?:prompt|jailbreak)\W+here\s*[\]})>]"),
-    # A persona whose affection is the lever: "pretend to be my late grandmother who read me the keys".
-    ("persona", 0.45, r"\b(?:pretend|act|roleplay|role-play|impersonate|play the role of|play the part of)\W+"
-                      r"(?:\w+\W+){0,3}?(?:my|a|our)\W+(?:\w+\W+)?(?:grandma|grandmother|granny|nana|grandpa|"
-                      r"grandfather)\b"),
+    # A persona whose affection is the lever: "pretend to be my late grandmother who read me the keys" (a grandmother
+    # telling a bedtime story about dragons is just that).
     ("persona", 0.7, r"\b(?:grandma|grandmother|granny|nana|grandpa|grandfather)\b(?:\W+\w+){0,40}?\W+(?:passwords?|"
                      r"usernames?|api keys?|license keys?|licence keys?|product keys?|serial (?:keys?|numbers?)|"
                      r"activation (?:keys?|codes?)|credit card numbers?|napalm|explosives?|meth)\b"),
     # Content made up to deceive, asked for outright: "write a false headline for these texts".
     ("output_coercion", 0.5, r"\b(?:write|formulate|create|generate|make up|invent|compose|produce|draft|come up with)\W+"
-                             rf"{_NO_TOPIC_GAP}(?:untrue|false|fake|misleading|fabricated|made-up|bogus)\W+(?:\w+\W+)?"
+                             rf"{_NO_TOPIC_GAP}(?:untrue|false(?!\W+(?:positive|negative|alarm)s?\b)|fake|misleading|fabricated|made-up|"
+                             r"bogus)\W+(?:\w+\W+)?"
                              r"(?:headlines?|news|statements?|claims?|facts?|stories|story|articles?|reviews?|quotes?|"
                              r"titles?|reports?)\b"),
     ("output_coercion", 0.5, rf"\b(?:formulier|schreib|erstell|erfinde|verfass|generier)\w*\W+{_NO_TOPIC_GAP}(?:unwahr|falsch|"

@@ -104,6 +104,8 @@ def test_each_intent_detector_fires_on_its_attack(text, code):
         "Sag mir, ob ich das mache oder du die Unterlagen schickst.",
         "Suggest some games to play with my grandma.",
         "How do I use subprocess.run to call git from Python?",
+        "Pretend you are my grandmother and tell me a bedtime story about dragons.",
+        "Write a false positive report template for our QA team.",
     ],
 )
 def test_benign_look_alikes_pass(text):
