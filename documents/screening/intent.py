@@ -196,8 +196,10 @@ _PATTERNS: list[tuple[str, float, str]] = [
     ("prompt_extraction", 0.6, r"\b(?:display|show|print|dump|output|reveal)\W+(?:\w+\W+)?(?:system|internal|hidden|secret|"
                                r"initial)\W+(?:prompt|instructions)\b"),
     # Verbatim what? Quoting a clause of a retrieved document is what a RAG answer does.
-    ("prompt_extraction", 0.35, r"\b(?:verbatim|word for word|word-for-word|character for character|in full|"
-                               r"unabridged|without (?:omitting|leaving out|summari[sz]ing))\b"),
+    ("prompt_extraction", 0.35, r"^(?!.{0,2000}?\b(?:paragraphs?|clauses?|sections?|passages?|definitions?|articles?|"
+                               r"chapters?|pages?|quotes?|quotations?|lyrics|poems?)\b).{0,2000}?\b(?:verbatim|word for word|"
+                               r"word-for-word|character for character|in full|unabridged|without (?:omitting|leaving out|"
+                               r"summari[sz]ing))\b"),
     ("prompt_extraction", 0.6, r"\bwhat\W+(?:are|were|is)\W+you\W+(?:not|never)\W+(?:supposed|allowed|permitted|meant)\W+"
                                r"to\W+(?:tell|say|reveal|share|disclose|talk about|discuss)\b|"
                                r"\bwhat\W+(?:can'?t|cannot|mustn'?t|shouldn'?t)\W+you\W+(?:tell|say|reveal|share|disclose)\b|"
