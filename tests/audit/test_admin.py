@@ -9,8 +9,10 @@ from urllib.parse import quote, urlencode
 import pytest
 from django.contrib.auth.models import Group
 from django.core.management import call_command
+from django.db import connection
 from django.forms.models import model_to_dict
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import path
 from django.utils import timezone
 from django.utils.html import escape
@@ -325,6 +327,36 @@ def test_search_finds_entry(viewer, traffic, term, target, decoy):
     shown = listed(viewer, query(ENTRIES, q=term(traffic)))
     assert traffic[target].pk in shown
     assert traffic[decoy].pk not in shown
+
+
+@pytest.mark.database
+def test_a_request_or_token_id_is_looked_up_exactly(viewer, traffic):
+    """A 32-hex term (a server request id, a token id) is an exact lookup through the indexes, not a text scan: an
+    entry that merely mentions the id in its path is not among the results."""
+    target = traffic["alice_403"]
+    mention = aged_entry(timedelta(minutes=1), path=f"/api/v1/documents/{target.request_id}/")
+    with CaptureQueriesContext(connection) as captured:
+        shown = listed(viewer, query(ENTRIES, q=target.request_id.upper()))
+    assert shown == {target.pk}
+    assert mention.pk not in shown
+    scans = [sql for sql in (item["sql"] for item in captured.captured_queries) if "request_id" in sql and " LIKE " in sql]
+    assert scans == []  # no substring scan of the request ids
+
+
+@pytest.mark.database
+def test_every_request_of_a_leaked_token_is_found(viewer, traffic):
+    jti = traffic["alice_jti"]
+    shown = listed(viewer, query(ENTRIES, q=jti))
+    expected = set(AuditEntry.objects.filter(token_jti=jti).values_list("pk", flat=True))
+    assert expected and shown == expected
+    assert traffic["bob_200"].pk not in shown
+
+
+@pytest.mark.database
+def test_an_id_term_without_an_exact_match_is_searched_as_text(viewer, traffic):
+    unknown = "0123456789abcdef0123456789abcdef"
+    mention = aged_entry(timedelta(minutes=1), path=f"/api/v1/documents/{unknown}/")
+    assert listed(viewer, query(ENTRIES, q=unknown)) == {mention.pk}
 
 
 @pytest.mark.parametrize(
