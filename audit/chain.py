@@ -35,8 +35,7 @@ _JSON_NATIVE = frozenset({str, int, float, bool, type(None), list, dict})
 
 
 def _canonical(value: Any) -> Any:
-    if type(value) in _JSON_NATIVE:
-        return value
+    """The JSON form of a value JSON has no type for (a time, a UUID); callers pass JSON-native values through."""
     if isinstance(value, datetime):
         return value.isoformat(timespec="microseconds")
     if hasattr(value, "hex") and not isinstance(value, (bytes, str, int, float)):
@@ -51,7 +50,7 @@ def audit_key() -> bytes:
 
 def entry_mac(fields: dict[str, Any], key: bytes) -> str:
     """The MAC of an entry: HMAC-SHA256 over the canonical JSON of its covered fields (prev_mac included)."""
-    values = [fields[name] for name in COVERED_FIELDS]
+    values = (fields[name] for name in COVERED_FIELDS)
     document = [MAC_VERSION] + [value if type(value) in _JSON_NATIVE else _canonical(value) for value in values]
     payload = json.dumps(document, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
     return hmac.digest(key, payload.encode("ascii"), "sha256").hex()
