@@ -4,9 +4,11 @@ Prints requests/s of each run, the cost of auditing in % (the median of alternat
 rounds), the CPU time the server, the host audit writer and PostgreSQL spent per request in
 each run (a figure other load on the machine does not move), whether audit entries equal
 requests, and the verify_audit_chain result. Audit on runs as `make run` does: with the host
-audit writer (`--direct` also measures each worker committing its own entries).
+audit writer (`--direct` also measures each worker committing its own entries). `--floor` also measures,
+with the audit off, the least any design can pay for an entry durable before its response leaves: a fixed
+line sent to a bare append-fdatasync-answer process and waited for (`bench/handoff_floor.py`).
 
-    .venv/bin/python bench/audit_load.py [--requests 20000] [--clients 16] [--rounds 3] [--direct] [--database-url postgres://...]
+    .venv/bin/python bench/audit_load.py [--requests 20000] [--clients 16] [--rounds 3] [--direct] [--floor] [--database-url postgres://...]
 
 Without --database-url (or DATABASE_URL) it uses the local PostgreSQL server on
 127.0.0.1:5432 and a database named ragsecure_bench, created when missing.
@@ -199,11 +201,25 @@ def start_writer(env: dict, path: str) -> subprocess.Popen:
     return process
 
 
-def run(env: dict, settings_module: str, args, label: str, writer_socket: str = "") -> dict:
+def start_echo(env: dict, path: str) -> subprocess.Popen:
+    """The bare durable hand-off of the floor measurement (no audit logic; see bench/handoff_floor.py)."""
+    command = [PYTHON, "-m", "bench.handoff_floor", path, str(Path(path).with_suffix(".jsonl"))]
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
+    if "listening" not in (process.stdout.readline() or ""):
+        process.kill()
+        raise SystemExit("the hand-off echo did not start")
+    return process
+
+
+def run(env: dict, settings_module: str, args, label: str, writer_socket: str = "", echo_socket: str = "") -> dict:
     env = {**env, "DJANGO_SETTINGS_MODULE": settings_module, "RAGSECURE_AUDIT_WRITER_SOCKET": writer_socket}
     flush_redis(env["REDIS_URL"])
     port = free_port()
-    writer = start_writer(env, writer_socket) if writer_socket else None
+    if echo_socket:
+        env["RAGSECURE_BENCH_HANDOFF_SOCKET"] = echo_socket
+        writer = start_echo(env, echo_socket)
+    else:
+        writer = start_writer(env, writer_socket) if writer_socket else None
     server = serve(env, port, args.workers, args.threads)
     try:
         mix = build_mix(port)
@@ -216,14 +232,16 @@ def run(env: dict, settings_module: str, args, label: str, writer_socket: str = 
         if writer is not None:
             writer_cpu = server_cpu(writer.pid)[0] - writer_before
             server_after += writer_cpu
-            print(f"{label:>10}: the audit writer used {writer_cpu * 1000 / args.requests:.2f} ms CPU per request")
+            name = "the hand-off echo" if echo_socket else "the audit writer"
+            print(f"{label:>10}: {name} used {writer_cpu * 1000 / args.requests:.2f} ms CPU per request")
         cpu, database_cpu = server_after - server_before + database_after - database_before, database_after - database_before
         after = audit_count(env)
     finally:
         stop(server)
         if writer is not None:
             stop(writer)
-            print(f"{label:>10}: {writer.stdout.read().strip()}")
+            if not echo_socket:
+                print(f"{label:>10}: {writer.stdout.read().strip()}")
     rate = args.requests / elapsed
     cpu_ms = cpu * 1000 / args.requests
     print(f"{label:>10}: {args.requests} requests in {elapsed:.2f} s = {rate:,.0f} req/s; server + PostgreSQL CPU {cpu_ms:.2f} ms "
@@ -240,6 +258,7 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=4, help="gthread threads per worker")
     parser.add_argument("--rounds", type=int, default=3, help="alternating off/on rounds; the medians are reported")
     parser.add_argument("--direct", action="store_true", help="also measure audit on without the host audit writer")
+    parser.add_argument("--floor", action="store_true", help="also measure a bare durable hand-off (audit off): the least any design pays")
     parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/ragsecure_bench"))
     args = parser.parse_args()
     if not args.database_url.startswith("postgres"):
@@ -275,7 +294,7 @@ def main() -> int:
     print(f"PostgreSQL, gunicorn {args.workers} workers x {args.threads} threads (gthread), {args.clients} concurrent clients, "
           f"{os.cpu_count()} cores")
     socket_path = f"{workdir}/run/audit-writer.sock"
-    costs, cpu_costs, direct_costs, entries_ok = [], [], [], True
+    costs, cpu_costs, direct_costs, floor_costs, entries_ok = [], [], [], [], True
     # Rounds alternate off and on, so drift on the machine (other load, PostgreSQL's own housekeeping) falls on
     # both; the medians of the rounds are the figures.
     for number in range(1, args.rounds + 1):
@@ -285,6 +304,9 @@ def main() -> int:
             direct = run(env, "ragsecure.settings.local", args, "no writer")
             direct_costs.append((1 - direct["rate"] / off["rate"]) * 100)
             entries_ok &= direct["entries"] == args.requests
+        if args.floor:
+            floor = run(env, "bench.settings_handoff_floor", args, "floor", echo_socket=f"{workdir}/run/handoff-echo.sock")
+            floor_costs.append((1 - floor["rate"] / off["rate"]) * 100)
         on = run(env, "ragsecure.settings.local", args, "audit on", writer_socket=socket_path)
         entries_ok &= on["entries"] == args.requests
         costs.append((1 - on["rate"] / off["rate"]) * 100)
@@ -297,6 +319,9 @@ def main() -> int:
     if direct_costs:
         print(f"audit cost without the host writer (each worker commits its own entries): {statistics.median(direct_costs):.1f}% "
               f"({', '.join(f'{cost:.1f}' for cost in direct_costs)})")
+    if floor_costs:
+        print(f"bare durable hand-off, no audit at all (the floor of any design): {statistics.median(floor_costs):.1f}% of throughput "
+              f"({', '.join(f'{cost:.1f}' for cost in floor_costs)})")
     print(f"audit entries equal requests in every audited run: {'yes, none lost' if entries_ok else 'NO: MISMATCH'}")
     verdict = subprocess.run([PYTHON, "manage.py", "verify_audit_chain"], cwd=ROOT, env=env, capture_output=True, text=True)
     print(f"verify_audit_chain: exit {verdict.returncode}: {(verdict.stdout or verdict.stderr).strip()}")
