@@ -5,6 +5,7 @@ import time
 from collections.abc import Callable
 
 from django.conf import settings
+from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse
 
 from audit.context import AuditContext, audit_scope
@@ -33,7 +34,15 @@ def _caller(request: HttpRequest, context: AuditContext) -> dict:
     user = request.__dict__.get("user")
     if user is not None and hasattr(user, "_wrapped"):
         # Django's lazy session user: resolve only if the request carried a session.
-        user = request.user if request.COOKIES.get(settings.SESSION_COOKIE_NAME) else None
+        if not request.COOKIES.get(settings.SESSION_COOKIE_NAME):
+            user = None
+        else:
+            try:
+                user.is_authenticated  # noqa: B018 - resolves the session and its user (database reads)
+            except DatabaseError:
+                # The entry must still be written (to the spool, if the database is down): the caller stays unnamed.
+                context.detail["session_user"] = "unresolved: the database did not answer"
+                return {"auth_kind": "session", "username": ""}
     from accounts.authentication import Principal
 
     if isinstance(user, Principal):
@@ -88,6 +97,7 @@ class AuditMiddleware:
         duration_ms = (time.perf_counter() - started) * 1000
         if _summarised_flood(request, response, context):
             return response
+        caller = _caller(request, context)
         try:
             audit_entry_write(
                 audit_fields(
@@ -104,7 +114,7 @@ class AuditMiddleware:
                     client_ip=client_ip(request),
                     user_agent=request.META.get("HTTP_USER_AGENT", ""),
                     detail=context.as_detail(),
-                    **_caller(request, context),
+                    **caller,
                 )
             )
         except AuditUnavailable as exc:

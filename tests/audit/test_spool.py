@@ -23,15 +23,20 @@ pytestmark = pytest.mark.database
 
 
 @contextmanager
-def entries_table_gone() -> Iterator[None]:
-    """The database refuses audit entries (their table is renamed away) for the duration of the block."""
+def table_gone(table: str) -> Iterator[None]:
+    """The database refuses every statement on `table` (it is renamed away) for the duration of the block."""
     with connection.cursor() as cursor:
-        cursor.execute("ALTER TABLE audit_auditentry RENAME TO audit_auditentry_off")
+        cursor.execute(f"ALTER TABLE {table} RENAME TO {table}_off")
     try:
         yield
     finally:
         with connection.cursor() as cursor:
-            cursor.execute("ALTER TABLE audit_auditentry_off RENAME TO audit_auditentry")
+            cursor.execute(f"ALTER TABLE {table}_off RENAME TO {table}")
+
+
+def entries_table_gone():
+    """The database refuses audit entries for the duration of the block."""
+    return table_gone("audit_auditentry")
 
 
 def spooled() -> list[dict]:
@@ -233,3 +238,16 @@ def test_replay_writes_its_own_command_entry(transactional_db, api):
     replay()
     [entry] = AuditEntry.objects.filter(action="command.replay_audit_spool")
     assert (entry.auth_kind, entry.detail["loaded"], entry.detail["unreadable"]) == ("command", 1, 0)
+
+
+def test_a_session_the_database_cannot_resolve_still_gets_its_entry(transactional_db, api):
+    """A session cookie makes the entry name its user from the database; with the database failing there, the
+    request keeps its answer (no 500) and its entry, which says the caller could not be resolved."""
+    api.cookies["sessionid"] = "a" * 32
+    with table_gone("django_session"):
+        response = api.get("/no-such-page/")  # no view resolves the session user first: the entry has to
+    assert_error(response, 404, "not_found")
+    entry = AuditEntry.objects.get(path="/no-such-page/")
+    assert (entry.auth_kind, entry.username, entry.actor_id) == ("session", "", None)
+    assert entry.detail["session_user"].startswith("unresolved")
+    verify()
