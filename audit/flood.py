@@ -61,6 +61,7 @@ def floods_due(*, now: float | None = None, limit: int = 1000) -> list[dict]:
                     "ip": tag.removeprefix("rs:{ip:"),
                     "scope": scope,
                     "minute": datetime.fromtimestamp(int(minute) * 60, tz=UTC).isoformat(),
+                    "minute_number": int(minute),
                     "count": int(count),
                 }
             )
@@ -70,3 +71,22 @@ def floods_due(*, now: float | None = None, limit: int = 1000) -> list[dict]:
         return redis_gate.run(take)
     except RedisUnavailable:
         return []
+
+
+def flood_restore(summary: dict) -> bool:
+    """Put a taken summary's count back (its entry could not be written), to be taken again at the next pass."""
+    key = _key(summary["ip"], summary["scope"], summary["minute_number"])
+
+    def restore(client) -> None:
+        pipe = client.pipeline(transaction=False)
+        pipe.incrby(key, summary["count"])
+        pipe.expire(key, KEY_TTL_SECONDS)
+        pipe.zadd(DUE_INDEX, {key: summary["minute_number"]}, nx=True)
+        pipe.expire(DUE_INDEX, KEY_TTL_SECONDS)
+        pipe.execute()
+
+    try:
+        redis_gate.run(restore)
+    except RedisUnavailable:
+        return False
+    return True

@@ -10,7 +10,7 @@ from django.http import HttpRequest, HttpResponse
 
 from audit.context import AuditContext, audit_scope
 from audit.flood import flood_count
-from audit.services import audit_entry_write, audit_fields
+from audit.services import audit_entry_write, audit_fields, checkpoint_timer
 from audit.spool import AuditUnavailable
 from ragsecure.errors import ServiceUnavailable, json_error_response
 from ragsecure.net import client_ip
@@ -79,7 +79,10 @@ def _summarised_flood(request: HttpRequest, response: HttpResponse, context: Aud
         return False  # a 429 for another reason (a sign-in lockout) keeps its own entry
     if _caller(request, context)["auth_kind"] != "anonymous":
         return False
-    return flood_count(ip=client_ip(request), scope=verdict["scope"][3:])
+    if not flood_count(ip=client_ip(request), scope=verdict["scope"][3:]):
+        return False
+    checkpoint_timer.ensure_started()  # its ticks write the summary once the minute has ended
+    return True
 
 
 class AuditMiddleware:

@@ -20,7 +20,7 @@ from django.utils.ipv6 import clean_ipv6_address
 from audit.chain import ChainWriter, audit_key, chain_reset, chain_writer, checkpoint_mac, current_chain_writer
 from audit.commit import committer, entry_from_document
 from audit.context import AuditContext
-from audit.flood import floods_due
+from audit.flood import flood_restore, floods_due
 from audit.models import AuditCheckpoint, AuditEntry
 from audit.sanitize import clean, clean_detail, clean_query_string, personal_digest
 from audit.spool import AuditUnavailable, spool_drain
@@ -162,20 +162,37 @@ def audit_entry_write(fields: dict[str, Any]) -> dict[str, Any]:
         logger.error("audit entry %s spooled: the database write failed", sealed["id"])
     if writer.checkpoint_due():
         audit_checkpoint_write(writer=writer, key=key)
-        audit_floods_write()
+        _floods_write_quietly()
     return sealed
+
+
+def _floods_write_quietly(*, now: float | None = None) -> None:
+    """Flood summaries ride on a request or a timer tick that has its own work: their failure must not fail it."""
+    try:
+        audit_floods_write(now=now)
+    except AuditUnavailable as exc:
+        logger.error("flood summaries not written, kept in Redis for the next pass (%s)", exc)
 
 
 def audit_floods_write(*, now: float | None = None) -> int:
     """Write the summary entries of flood minutes that have ended (one per IP per minute, with the count)."""
     summaries = floods_due(now=now)
-    for summary in summaries:
-        audit_entry_write(
-            audit_fields(
-                action="flood.summary", outcome="throttled", auth_kind="anonymous", client_ip=summary["ip"], status=429,
-                detail={"scope": summary["scope"], "minute": summary["minute"], "rejected_requests": summary["count"]},
+    for number, summary in enumerate(summaries):
+        try:
+            audit_entry_write(
+                audit_fields(
+                    action="flood.summary", outcome="throttled", auth_kind="anonymous", client_ip=summary["ip"], status=429,
+                    detail={"scope": summary["scope"], "minute": summary["minute"], "rejected_requests": summary["count"]},
+                )
             )
-        )
+        except AuditUnavailable:
+            # Taken from Redis but not recorded: hand this one and the rest back, so no count is lost.
+            for untaken in summaries[number:]:
+                if not flood_restore(untaken):
+                    logger.critical(
+                        "flood summary of %s for %s lost: %s rejected requests", untaken["ip"], untaken["minute"], untaken["count"]
+                    )
+            raise
     return len(summaries)
 
 
@@ -214,6 +231,14 @@ def audit_checkpoint_if_idle(*, now: float | None = None) -> dict | None:
     return audit_checkpoint_write(writer=writer)
 
 
+def audit_idle_tick(*, now: float | None = None, wall_time: float | None = None) -> dict | None:
+    """The timer's work: flood minutes that have ended (by `wall_time`, Unix seconds) become their summary entries (a
+    process that only rejects a flood writes no other entry that would carry them), then an idle chain's tail is
+    signed (`now`: monotonic seconds, as for audit_checkpoint_if_idle)."""
+    _floods_write_quietly(now=wall_time)
+    return audit_checkpoint_if_idle(now=now)
+
+
 class CheckpointTimer:
     """A daemon thread per process that calls audit_checkpoint_if_idle every half AUDIT_CHECKPOINT_SECONDS."""
 
@@ -238,7 +263,7 @@ class CheckpointTimer:
 
         while not self.stopped.wait(max(0.05, float(ragsecure_settings.AUDIT_CHECKPOINT_SECONDS) / 2)):
             try:
-                audit_checkpoint_if_idle()
+                audit_idle_tick()
             except Exception:  # noqa: BLE001 - the next tick tries again; requests keep their own checkpoints
                 logger.exception("idle audit checkpoint failed")
             finally:

@@ -3,12 +3,9 @@
 import io
 import json
 import os
-from collections.abc import Iterator
-from contextlib import contextmanager
 
 import pytest
 from django.core.management import call_command
-from django.db import connection
 
 from audit import spool
 from audit.chain import audit_key
@@ -17,26 +14,10 @@ from audit.services import audit_entry_write, audit_fields
 from audit.spool import spool_append, spool_path
 from audit.stream import stream_path
 from audit.verify import audit_log_verify
+from tests.audit.conftest import entries_table_gone, table_gone
 from tests.conftest import assert_error
 
 pytestmark = pytest.mark.database
-
-
-@contextmanager
-def table_gone(table: str) -> Iterator[None]:
-    """The database refuses every statement on `table` (it is renamed away) for the duration of the block."""
-    with connection.cursor() as cursor:
-        cursor.execute(f"ALTER TABLE {table} RENAME TO {table}_off")
-    try:
-        yield
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute(f"ALTER TABLE {table}_off RENAME TO {table}")
-
-
-def entries_table_gone():
-    """The database refuses audit entries for the duration of the block."""
-    return table_gone("audit_auditentry")
 
 
 def spooled() -> list[dict]:
@@ -188,14 +169,6 @@ def test_torn_spool_write_does_not_swallow_the_next_entry(transactional_db, api)
     output, _ = replay()
     assert "1 spooled entry loaded" in output
     assert len(probe_entries()) == 1
-
-
-@pytest.fixture
-def spool_unwritable(settings, tmp_path):
-    """The audit directory lies under a regular file, so the spool cannot be created."""
-    blocker = tmp_path / "not-a-directory"
-    blocker.write_text("")
-    settings.RAGSECURE = {**settings.RAGSECURE, "AUDIT_DIR": str(blocker / "audit")}
 
 
 def test_request_fails_503_when_neither_database_nor_spool_take_its_entry(transactional_db, api, spool_unwritable):
