@@ -75,16 +75,24 @@ class ChainWriter:
         self.checkpoint_seconds = checkpoint_seconds
         self.checkpointed_seq = 0
         self.checkpointed_at = time.monotonic()
+        # Sealed entries not yet durable (seq -> the MAC before it): a checkpoint never signs past the first of them.
+        self.in_flight: dict[int, str] = {}
         self.lock = threading.Lock()
 
     def seal(self, fields: dict[str, Any], key: bytes) -> dict[str, Any]:
-        """Give `fields` this chain's next position and its MAC; returns the sealed fields."""
+        """Give `fields` this chain's next position and its MAC; returns the sealed fields (in flight until settled)."""
         with self.lock:
             self.seq += 1
             sealed = {**fields, "chain_id": self.chain_id, "seq": self.seq, "prev_mac": self.prev_mac}
             sealed["mac"] = entry_mac(sealed, key)
             self.prev_mac = sealed["mac"]
+            self.in_flight[self.seq] = sealed["prev_mac"]
         return sealed
+
+    def settle(self, seq: int) -> None:
+        """The entry at `seq` is durable (stored or spooled): checkpoints may sign it."""
+        with self.lock:
+            self.in_flight.pop(seq, None)
 
     @property
     def unsigned(self) -> bool:
@@ -101,9 +109,13 @@ class ChainWriter:
         return self.seq - self.checkpointed_seq >= every or elapsed >= seconds
 
     def position(self) -> tuple[int, str]:
-        """(last seq, last MAC) of this chain."""
+        """(seq, MAC) of the last entry of this chain's durable prefix: another thread's entry still being written may
+        yet fail, and a checkpoint past it would make its absence look like a truncated tail."""
         with self.lock:
-            return self.seq, self.prev_mac
+            if not self.in_flight:
+                return self.seq, self.prev_mac
+            first = min(self.in_flight)
+            return first - 1, self.in_flight[first]
 
     def mark_checkpointed(self, seq: int) -> None:
         self.checkpointed_seq = max(self.checkpointed_seq, seq)

@@ -158,6 +158,7 @@ def audit_entry_write(fields: dict[str, Any]) -> dict[str, Any]:
         # the old one ends cleanly instead of showing a permanent gap.
         chain_reset(writer)
         raise
+    writer.settle(sealed["seq"])
     if not durable_in_database:
         logger.error("audit entry %s spooled: the database write failed", sealed["id"])
     if writer.checkpoint_due():

@@ -232,3 +232,34 @@ def test_entry_with_a_non_utc_timestamp_verifies():
     write(1, created_at=timezone.now().astimezone(dt_timezone(timedelta(hours=2))))
     report = audit_log_verify(key=audit_key())
     assert report.intact, [str(problem) for problem in report.problems]
+
+
+def test_a_checkpoint_signs_only_the_durable_prefix_of_its_chain():
+    """Entries of other threads still being written may yet fail: the position stops before the first of them."""
+    writer = ChainWriter()
+    key = audit_key()
+    first, second, third = (writer.seal(audit_fields(action="t", outcome="allowed", auth_kind="anonymous"), key) for _ in range(3))
+    assert writer.position() == (0, GENESIS)
+    writer.settle(1)
+    writer.settle(3)
+    assert writer.position() == (1, first["mac"])  # seq 2 is still in flight
+    writer.settle(2)
+    assert writer.position() == (3, third["mac"])
+    assert second["prev_mac"] == first["mac"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_entry_whose_write_fails_after_a_checkpoint_leaves_the_log_verifiable():
+    """A checkpoint taken while another entry is in flight does not claim it; that entry then fails for good (its
+    request is refused): the log still verifies, because nobody deleted anything."""
+    write(2)
+    writer = chain.chain_writer()
+    writer.seal(audit_fields(action="test.in_flight", outcome="allowed", auth_kind="anonymous"), audit_key())  # never stored
+    from audit.services import audit_checkpoint_write
+
+    document = audit_checkpoint_write(writer=writer)
+    assert document["seq"] == 2
+    chain.chain_reset(writer)
+    write(1)
+    report = audit_log_verify(key=audit_key(), stream_paths=[stream_path()])
+    assert report.intact, [str(problem) for problem in report.problems]
