@@ -340,16 +340,26 @@ def _keep_rejected(lines: list[str]) -> None:
         handle.write("\n".join(lines) + "\n")
 
 
-def audit_prune(*, cutoff: datetime) -> tuple[int, int]:
+def audit_prune(*, cutoff: datetime) -> tuple[int, int, list[str]]:
     """Delete entries created before `cutoff`; each affected chain gets a signed anchor at its last pruned entry.
 
-    Returns (entries deleted, chains pruned).
+    A chain is pruned only if the part to be deleted verifies: otherwise the anchor would vouch for whatever is
+    there (the time that selects the old entries is a column an intruder can back-date) and deleting would erase
+    the evidence. Returns (entries deleted, chains pruned, the problems of the chains left alone).
     """
+    from audit.verify import chain_prefix_problem
+
     key = audit_key()
     deleted = chains = 0
+    refused: list[str] = []
     old = AuditEntry.objects.filter(created_at__lt=cutoff)
-    for chain_id in list(old.values_list("chain_id", flat=True).distinct()):
+    for chain_id in list(old.order_by().values_list("chain_id", flat=True).distinct()):
         last = old.filter(chain_id=chain_id).order_by("-seq").only("seq", "mac").first()
+        problem = chain_prefix_problem(chain_id, last.seq, key=key)
+        if problem is not None:
+            logger.critical("prune_audit left chain %s alone: %s", chain_id, problem)
+            refused.append(str(problem))
+            continue
         now = timezone.now()
         with transaction.atomic():
             AuditCheckpoint.objects.create(
@@ -361,4 +371,4 @@ def audit_prune(*, cutoff: datetime) -> tuple[int, int]:
             AuditCheckpoint.objects.filter(chain_id=chain_id, seq__lt=last.seq, kind="anchor").delete()
         deleted += count
         chains += 1
-    return deleted, chains
+    return deleted, chains, refused

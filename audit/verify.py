@@ -181,3 +181,26 @@ def audit_log_verify(*, key: bytes, stream_paths: Iterable[Path] = ()) -> Report
         if problem is not None:
             problems.append(problem)
     return Report(entries=total, chains=len(chain_ids), problems=problems)
+
+
+def chain_prefix_problem(chain_id: str, last_seq: int, *, key: bytes) -> Problem | None:
+    """The first problem of a chain's entries up to `last_seq` (against its stored checkpoints up to there), or None.
+
+    Also checks that what follows links to the last of them, so an anchor placed there continues the chain.
+    """
+    checkpoints = [
+        Checkpoint(row.chain_id, row.seq, row.entry_mac, row.kind, row.created_at, row.mac, "database")
+        for row in AuditCheckpoint.objects.filter(chain_id=chain_id, seq__lte=last_seq)
+    ]
+    entries = AuditEntry.objects.filter(chain_id=chain_id, seq__lte=last_seq).order_by("seq").iterator(chunk_size=2000)
+    count, problem = _verify_chain(chain_id, entries, checkpoints, key)
+    if problem is not None:
+        return problem
+    last = AuditEntry.objects.filter(chain_id=chain_id, seq__lte=last_seq).order_by("-seq").only("seq", "mac").first()
+    if last is None or last.seq != last_seq:
+        return Problem("missing", chain_id, last_seq, "", f"chain {chain_id}: entry seq {last_seq} is missing")
+    following = AuditEntry.objects.filter(chain_id=chain_id, seq__gt=last_seq).order_by("seq").only("id", "seq", "prev_mac").first()
+    if following is not None and (following.seq != last_seq + 1 or following.prev_mac != last.mac):
+        return Problem("missing", chain_id, last_seq + 1, str(following.id),
+                       f"chain {chain_id}: entry seq {last_seq + 1} is missing or does not link to seq {last_seq}")
+    return None

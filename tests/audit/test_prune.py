@@ -185,3 +185,45 @@ def test_prune_writes_its_own_command_entry():
     [entry] = AuditEntry.objects.filter(action="command.prune_audit")
     assert (entry.auth_kind, entry.outcome, entry.path) == ("command", "allowed", "manage.py prune_audit")
     assert (entry.detail["older_than_days"], entry.detail["deleted"], entry.detail["chains"]) == (30, 3, 1)
+
+
+def test_prune_leaves_a_chain_alone_whose_old_part_does_not_verify():
+    """An intruder with database access edits recent entries and back-dates them so the nightly prune would delete
+    them under a freshly signed anchor: the prune refuses that chain, and the tampering stays visible."""
+    write(3, days_ago=40)
+    recent = write(3)
+    AuditEntry.objects.filter(id=recent[0]["id"]).update(path="/api/v1/harmless/")
+    AuditEntry.objects.filter(id__in=ids(recent)).update(created_at=timezone.now() - timedelta(days=40))
+
+    errors = io.StringIO()
+    with pytest.raises(CommandError, match="1 chain\\(s\\) not pruned"):
+        call_command("prune_audit", "--older-than", "30", stdout=io.StringIO(), stderr=errors)
+
+    assert "altered" in errors.getvalue(), errors.getvalue()
+    assert AuditEntry.objects.exclude(action="command.prune_audit").count() == 6
+    assert not AuditCheckpoint.objects.filter(kind="anchor").exists()
+    assert [problem.kind for problem in problems()] == ["altered"]
+    command = AuditEntry.objects.get(action="command.prune_audit")
+    assert command.outcome == "error" and len(command.detail["chains_left_alone"]) == 1
+
+
+def test_prune_leaves_a_chain_alone_whose_next_entry_was_deleted():
+    """Deleting the first recent entry and back-dating nothing: the anchor would sit before a gap; prune refuses."""
+    write(3, days_ago=40)
+    recent = write(2)
+    AuditEntry.objects.filter(id=recent[0]["id"]).delete()
+    with pytest.raises(CommandError):
+        call_command("prune_audit", "--older-than", "30", stdout=io.StringIO(), stderr=io.StringIO())
+    assert AuditEntry.objects.exclude(action="command.prune_audit").count() == 4
+    assert [problem.kind for problem in problems()] == ["missing"]
+
+
+def test_prune_handles_old_entries_of_different_times(monkeypatch):
+    """Old entries written over days (as in real life, not in one instant) still make one pass per chain."""
+    first = write(1, days_ago=50) + write(1, days_ago=45) + write(1, days_ago=40)
+    new_chain(monkeypatch)
+    write(1, days_ago=39)
+    write(1, days_ago=38)
+    assert "5 entries older than 30 day(s) deleted from 2 chain(s)" in prune(30)
+    assert not AuditEntry.objects.filter(id__in=ids(first)).exists()
+    assert problems() == []

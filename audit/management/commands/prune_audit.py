@@ -20,6 +20,13 @@ class Command(BaseCommand):
             raise CommandError("--older-than must be at least 1 day.")
         cutoff = timezone.now() - timedelta(days=days)
         with command_audit("prune_audit") as audit:
-            deleted, chains = audit_prune(cutoff=cutoff)
+            deleted, chains, refused = audit_prune(cutoff=cutoff)
             audit.detail.update({"older_than_days": days, "deleted": deleted, "chains": chains})
+            if refused:
+                audit.detail["chains_left_alone"] = refused
+                audit.outcome = "error"
         self.stdout.write(f"{deleted} entr{'y' if deleted == 1 else 'ies'} older than {days} day(s) deleted from {chains} chain(s)")
+        if refused:
+            for problem in refused:
+                self.stderr.write(f"not pruned: {problem}")
+            raise CommandError(f"{len(refused)} chain(s) not pruned: their old entries do not verify (run verify_audit_chain)")
