@@ -3,6 +3,7 @@
 import io
 import json
 import os
+import uuid
 
 import pytest
 from django.core.management import call_command
@@ -141,7 +142,7 @@ def test_corrupt_spool_lines_are_kept_aside_and_reported(transactional_db, api):
         api.get("/healthz")
     output, errors = replay()
     assert "2 spooled entries loaded" in output
-    assert "2 unreadable line(s)" in errors
+    assert "2 unreadable or refused line(s)" in errors
     rejected = spool_path().with_suffix(".rejected.jsonl").read_text(encoding="utf-8").splitlines()
     assert rejected == ['{"id": "4b0c", "created_at": "2026-', "\x00\x00garbage"]
     assert len(probe_entries()) == 2
@@ -156,7 +157,7 @@ def test_spool_line_that_is_json_but_no_entry_is_kept_aside(transactional_db, ap
         api.get("/healthz")
     output, errors = replay()
     assert "2 spooled entries loaded" in output
-    assert "1 unreadable line(s)" in errors
+    assert "1 unreadable or refused line(s)" in errors
     assert len(probe_entries()) == 2
 
 
@@ -224,3 +225,26 @@ def test_a_session_the_database_cannot_resolve_still_gets_its_entry(transactiona
     assert (entry.auth_kind, entry.username, entry.actor_id) == ("session", "", None)
     assert entry.detail["session_user"].startswith("unresolved")
     verify()
+
+
+def test_replay_reports_an_entry_whose_place_in_the_chain_is_taken(transactional_db, api):
+    """An intruder plants a row at the (chain, seq) of an entry waiting in the spool: the genuine entry is not
+    silently dropped as a duplicate; it is kept in the rejected file and reported, and the others load."""
+    api.get("/healthz")
+    with entries_table_gone():
+        api.get("/healthz")
+        api.get("/healthz")
+    genuine = spooled()[0]
+    planted = {field.attname: getattr(probe_entries()[0], field.attname) for field in AuditEntry._meta.concrete_fields}
+    planted.update(id=uuid.uuid4(), seq=genuine["seq"], path="/planted")
+    AuditEntry.objects.create(**planted)
+
+    output, errors = replay()
+
+    assert "1 spooled entry loaded" in output
+    assert "1 unreadable or refused line(s)" in errors
+    [kept] = [json.loads(line) for line in spool_path().with_suffix(".rejected.jsonl").read_text(encoding="utf-8").splitlines()]
+    assert kept["id"] == genuine["id"]
+    assert spooled() == []
+    problems = audit_log_verify(key=audit_key(), stream_paths=[stream_path()]).problems
+    assert [(problem.seq, problem.entry_id) for problem in problems] == [(genuine["seq"], str(planted["id"]))]  # the planted row

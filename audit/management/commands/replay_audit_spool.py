@@ -15,4 +15,7 @@ class Command(BaseCommand):
             audit.detail.update({"loaded": loaded, "unreadable": rejected})
         self.stdout.write(f"{loaded} spooled entr{'y' if loaded == 1 else 'ies'} loaded")
         if rejected:
-            self.stderr.write(f"{rejected} unreadable line(s) kept in the .rejected.jsonl file beside the spool")
+            self.stderr.write(
+                f"{rejected} unreadable or refused line(s) kept in the .rejected.jsonl file beside the spool (refused: another row "
+                "holds the entry's place in its chain; run verify_audit_chain)"
+            )
