@@ -106,11 +106,18 @@ def _personal_intact(entry: AuditEntry) -> bool:
     return True
 
 
-def _verify_chain(chain_id: str, entries: Iterator[AuditEntry], checkpoints: list[Checkpoint], key: bytes) -> tuple[int, Problem | None]:
+def _forged(chain_id: str, checkpoints: list[Checkpoint], key: bytes) -> tuple[list[Checkpoint], Problem | None]:
+    """(the checkpoints whose signature verifies, the problem of the first one whose signature does not)."""
+    valid = [point for point in checkpoints if point.valid(key)]
     forged = next((point for point in checkpoints if not point.valid(key)), None)
-    if forged is not None:
-        return 0, Problem("forged_checkpoint", chain_id, forged.seq, "",
+    if forged is None:
+        return valid, None
+    return valid, Problem("forged_checkpoint", chain_id, forged.seq, "",
                           f"chain {chain_id}: a {forged.kind} at seq {forged.seq} ({forged.source}) has an invalid signature")
+
+
+def _verify_chain(chain_id: str, entries: Iterator[AuditEntry], checkpoints: list[Checkpoint], key: bytes) -> tuple[int, Problem | None]:
+    """Verify a chain against checkpoints whose signatures are already known to be valid."""
     anchors = [point for point in checkpoints if point.kind == "anchor"]
     anchor = max(anchors, key=lambda point: point.seq, default=None)
     expected_seq = anchor.seq + 1 if anchor else 1
@@ -169,17 +176,19 @@ def _check_entry(
 
 
 def audit_log_verify(*, key: bytes, stream_paths: Iterable[Path] = ()) -> Report:
-    """Verify every chain; the report names the first problem of each broken chain."""
+    """Verify every chain; the report names the first problem of each broken chain (and a forged checkpoint beside it)."""
     checkpoints = _checkpoints(stream_paths)
     chain_ids = set(AuditEntry.objects.values_list("chain_id", flat=True).distinct()) | set(checkpoints)
     problems: list[Problem] = []
     total = 0
     for chain_id in sorted(chain_ids):
+        # A forged checkpoint is reported, and the chain is still verified against the genuine ones: a junk row must
+        # not take the place of the finding it was planted to hide (an entry deleted before it, say).
+        valid, forged = _forged(chain_id, checkpoints.get(chain_id, []), key)
         entries = AuditEntry.objects.filter(chain_id=chain_id).order_by("seq").iterator(chunk_size=2000)
-        count, problem = _verify_chain(chain_id, entries, checkpoints.get(chain_id, []), key)
+        count, problem = _verify_chain(chain_id, entries, valid, key)
         total += count
-        if problem is not None:
-            problems.append(problem)
+        problems.extend(found for found in (problem, forged) if found is not None)
     return Report(entries=total, chains=len(chain_ids), problems=problems)
 
 
@@ -188,10 +197,12 @@ def chain_prefix_problem(chain_id: str, last_seq: int, *, key: bytes) -> Problem
 
     Also checks that what follows links to the last of them, so an anchor placed there continues the chain.
     """
-    checkpoints = [
+    checkpoints, forged = _forged(chain_id, [
         Checkpoint(row.chain_id, row.seq, row.entry_mac, row.kind, row.created_at, row.mac, "database")
         for row in AuditCheckpoint.objects.filter(chain_id=chain_id, seq__lte=last_seq)
-    ]
+    ], key)
+    if forged is not None:
+        return forged
     entries = AuditEntry.objects.filter(chain_id=chain_id, seq__lte=last_seq).order_by("seq").iterator(chunk_size=2000)
     count, problem = _verify_chain(chain_id, entries, checkpoints, key)
     if problem is not None:

@@ -366,3 +366,17 @@ def test_username_of_a_request_entry_changed_to_another_user_is_detected(request
     assert me.username == "alice"
     AuditEntry.objects.filter(id=me.id).update(username="bob")
     assert f"ALTERED: entry {me.id}" in verify_fails()
+
+
+def test_a_junk_checkpoint_does_not_hide_the_deletion_it_was_planted_beside(log):
+    """The intruder deletes an entry and plants an unsigned checkpoint row: both are named, the deletion first."""
+    AuditEntry.objects.filter(id=log[4].id).delete()
+    AuditCheckpoint.objects.create(
+        chain_id=log[0].chain_id, seq=8, entry_mac=log[-1].mac, kind="checkpoint", created_at=timezone.now(), mac="0" * 64
+    )
+    stderr = verify_fails()
+    assert [line.split(":")[0] for line in stderr.splitlines()] == ["MISSING", "FORGED_CHECKPOINT"]
+    assert "entry seq 5 is missing" in stderr
+    assert "1 chain(s) broken" not in stderr  # the count is in the error itself
+    with pytest.raises(CommandError, match="NOT intact: 1 chain\\(s\\) broken"):
+        call_command("verify_audit_chain", stdout=io.StringIO(), stderr=io.StringIO())

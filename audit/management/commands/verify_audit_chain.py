@@ -31,4 +31,4 @@ class Command(BaseCommand):
             return
         for problem in report.problems:
             self.stderr.write(f"{problem.kind.upper()}: {problem}")
-        raise CommandError(f"audit log NOT intact: {len(report.problems)} chain(s) broken")
+        raise CommandError(f"audit log NOT intact: {len({problem.chain_id for problem in report.problems})} chain(s) broken")
