@@ -62,6 +62,12 @@ def checkpoint_mac(*, chain_id: str, seq: int, entry_mac_value: str, kind: str, 
     return hmac.new(key, payload.encode("ascii"), hashlib.sha256).hexdigest()
 
 
+def erasure_mac(*, entry_id: str, erased_at: datetime, key: bytes) -> str:
+    """The MAC that makes an erasure of an entry's personal fields genuine (only the erasure service holds the key)."""
+    payload = json.dumps([MAC_VERSION, "personal-erasure", str(entry_id), _canonical(erased_at)], separators=(",", ":"))
+    return hmac.digest(key, payload.encode("ascii"), "sha256").hex()
+
+
 class ChainWriter:
     """One process's chain: hands out sequence numbers and previous MACs, and says when a checkpoint is due."""
 

@@ -103,10 +103,13 @@ _PLAIN_TYPES = frozenset(
 
 @functools.cache
 def sealed_fields() -> tuple:
-    """The model fields a sealed entry fills (every one but the erasure time, set only when personal data is erased)."""
+    """The model fields a sealed entry fills (every one but the erasure's, set only when personal data is erased)."""
     from audit.models import AuditEntry
 
-    return tuple(field for field in AuditEntry._meta.concrete_fields if field.attname != "personal_erased_at")
+    return tuple(field for field in AuditEntry._meta.concrete_fields if field.attname not in ERASURE_FIELDS)
+
+
+ERASURE_FIELDS = frozenset({"personal_erased_at", "personal_erasure_mac"})
 
 
 def entry_from_document(document: Any) -> dict[str, Any]:

@@ -67,6 +67,9 @@ class AuditEntry(models.Model):
     client_ip_digest = models.CharField(max_length=64)
     user_agent_digest = models.CharField(max_length=64)
     personal_erased_at = models.DateTimeField(null=True, blank=True)
+    # Set with the erasure time, by the erasure service only: a MAC over (entry id, erasure time). Blank personal
+    # fields verify only under it, so an intruder cannot erase who did what and call it an erasure.
+    personal_erasure_mac = models.CharField(max_length=64, null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]

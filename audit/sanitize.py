@@ -5,6 +5,7 @@ Every pattern here is linear-time (no nested quantifiers), so hostile input cann
 
 import functools
 import hashlib
+import hmac
 import re
 from typing import Any
 from urllib.parse import unquote_plus
@@ -142,6 +143,18 @@ def clean_detail(value: Any, *, limit: int = 2048, depth: int = 0) -> Any:
     return clean(value, limit)
 
 
-def personal_digest(salt: str, value: str) -> str:
-    """The salted digest through which the chain covers a personal field."""
+def personal_digest(salt: str, value: str, key: bytes) -> str:
+    """The salted, keyed digest through which the chain covers a personal field. Keyed (by a key derived from the
+    audit key), because the salt is stored beside it: a plain hash would give an erased IP address back to anyone
+    who tries the 2**32 candidates, and a username to a dictionary."""
+    return hmac.digest(_personal_key(key), f"{salt}\x00{value}".encode(), "sha256").hex()
+
+
+def legacy_personal_digest(salt: str, value: str) -> str:
+    """The unkeyed digest of entries written before digests were keyed (verification still accepts it for them)."""
     return hashlib.sha256(f"{salt}\x00{value}".encode()).hexdigest()
+
+
+@functools.lru_cache(maxsize=8)
+def _personal_key(key: bytes) -> bytes:
+    return hmac.digest(key, b"ragsecure-audit-personal-digest-v1", "sha256")

@@ -17,7 +17,7 @@ from django.db import DatabaseError, DataError, IntegrityError, transaction
 from django.utils import timezone
 from django.utils.ipv6 import clean_ipv6_address
 
-from audit.chain import ChainWriter, audit_key, chain_reset, chain_writer, checkpoint_mac, current_chain_writer
+from audit.chain import ChainWriter, audit_key, chain_reset, chain_writer, checkpoint_mac, current_chain_writer, erasure_mac
 from audit.commit import committer, entry_from_document, insert_entries
 from audit.context import AuditContext
 from audit.flood import flood_restore, floods_due
@@ -63,7 +63,14 @@ def audit_fields(
     detail: dict[str, Any] | None = None,
     created_at: datetime | None = None,
 ) -> dict[str, Any]:
-    """The stored fields of an entry, every attacker-controlled value cleaned, personal fields digested."""
+    """The stored fields of an entry, every attacker-controlled value cleaned, personal fields digested.
+
+    Raises AuditUnavailable when the audit key (which the digests need) is unavailable.
+    """
+    try:
+        key = audit_key()
+    except SecretsError as exc:
+        raise AuditUnavailable(f"audit-hmac-key unavailable ({type(exc).__name__})") from None
     random = os.urandom(26)  # one system call: the entry id's random bits and the personal salt
     salt = random[10:].hex()
     username = clean(username, 150)
@@ -92,9 +99,9 @@ def audit_fields(
         "outcome": outcome,
         "detail": clean_detail(detail or {}, limit=int(ragsecure_settings.AUDIT_PROMPT_LIMIT)),
         "personal_salt": salt,
-        "username_digest": personal_digest(salt, username),
-        "client_ip_digest": personal_digest(salt, client_ip or ""),
-        "user_agent_digest": personal_digest(salt, user_agent),
+        "username_digest": personal_digest(salt, username, key),
+        "client_ip_digest": personal_digest(salt, client_ip or "", key),
+        "user_agent_digest": personal_digest(salt, user_agent, key),
     }
 
 
@@ -360,6 +367,38 @@ def _keep_rejected(lines: list[str]) -> None:
     path = spool_path().with_suffix(".rejected.jsonl")
     with open(path, "a", encoding="utf-8") as handle:
         handle.write("\n".join(lines) + "\n")
+
+
+def audit_personal_erase(*, username: str = "", client_ip: str = "") -> int:
+    """Blank the personal fields (username, IP address, user agent) of every entry naming a person, by username or
+    by IP address. Each erased entry gets a signed erasure mark: the log stays verifiable, and a blanking without
+    one is reported as an alteration. Returns the number of entries erased."""
+    from django.db.models import Q
+
+    if not username and not client_ip:
+        raise ValueError("name a username or an IP address")
+    key = audit_key()
+    who = Q()
+    if username:
+        who |= Q(username=clean(username, 150))
+    if client_ip:
+        address = stored_ip(client_ip)
+        if address is None:
+            raise ValueError("not an IP address")
+        who |= Q(client_ip=address)
+    ids = list(AuditEntry.objects.filter(who, personal_erased_at__isnull=True).order_by().values_list("id", flat=True))
+    erased_at = timezone.now()
+    for start in range(0, len(ids), 500):
+        rows = [
+            AuditEntry(
+                id=entry_id, username="", client_ip=None, user_agent="", personal_erased_at=erased_at,
+                personal_erasure_mac=erasure_mac(entry_id=str(entry_id), erased_at=erased_at, key=key),
+            )
+            for entry_id in ids[start : start + 500]
+        ]
+        with transaction.atomic():
+            AuditEntry.objects.bulk_update(rows, ["username", "client_ip", "user_agent", "personal_erased_at", "personal_erasure_mac"])
+    return len(ids)
 
 
 def audit_prune(*, cutoff: datetime) -> tuple[int, int, list[str]]:

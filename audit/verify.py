@@ -1,14 +1,15 @@
 """Verification of the audit log: every chain from its start (or pruning anchor) to its last signed checkpoint."""
 
+import hmac
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from audit.chain import GENESIS, checkpoint_mac, entry_mac
+from audit.chain import GENESIS, checkpoint_mac, entry_mac, erasure_mac
 from audit.models import AuditCheckpoint, AuditEntry
-from audit.sanitize import personal_digest
+from audit.sanitize import legacy_personal_digest, personal_digest
 
 ENTRY_FIELDS = [field.attname for field in AuditEntry._meta.concrete_fields]
 
@@ -92,16 +93,23 @@ def _entry_fields(entry: AuditEntry) -> dict:
     return {name: getattr(entry, name) for name in ENTRY_FIELDS}
 
 
-def _personal_intact(entry: AuditEntry) -> bool:
-    """Each personal field matches its digest, or (only once marked erased) is empty."""
+def _personal_intact(entry: AuditEntry, key: bytes) -> bool:
+    """Each personal field matches its digest, or is empty under a genuine (signed) erasure."""
     erased = entry.personal_erased_at is not None
+    if erased and not hmac.compare_digest(
+        entry.personal_erasure_mac or "", erasure_mac(entry_id=str(entry.id), erased_at=entry.personal_erased_at, key=key)
+    ):
+        return False
     salt = entry.personal_salt
     for value, digest in (
         (entry.username, entry.username_digest),
         (entry.client_ip or "", entry.client_ip_digest),
         (entry.user_agent, entry.user_agent_digest),
     ):
-        if personal_digest(salt, value) != digest and not (erased and value == ""):
+        if erased and value == "":
+            continue
+        # The stored digest is MAC-covered: a changed value would have to hit it under either scheme.
+        if personal_digest(salt, value, key) != digest and legacy_personal_digest(salt, value) != digest:
             return False
     return True
 
@@ -170,7 +178,7 @@ def _check_entry(
     if entry.seq != expected_seq or entry.prev_mac != expected_prev:
         return Problem("missing", chain_id, expected_seq, str(entry.id),
                        f"chain {chain_id}: entry seq {expected_seq} is missing (deleted) before {where}")
-    if not _personal_intact(entry):
+    if not _personal_intact(entry, key):
         return Problem("altered", chain_id, entry.seq, str(entry.id), f"{where} was altered: a personal field does not match its digest")
     return None
 

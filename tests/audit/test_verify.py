@@ -14,7 +14,8 @@ from audit import chain
 from audit.chain import COVERED_FIELDS, audit_key, entry_mac
 from audit.context import audit_note
 from audit.models import AuditCheckpoint, AuditEntry
-from audit.services import audit_entry_write, audit_fields
+from audit.sanitize import legacy_personal_digest, personal_digest
+from audit.services import audit_entry_write, audit_fields, audit_personal_erase
 from audit.stream import stream_path
 from audit.verify import audit_log_verify
 from tests.conftest import PASSWORD, bearer, obtain
@@ -336,8 +337,79 @@ def test_each_broken_chain_is_reported(log, monkeypatch):
 
 
 def test_personal_data_erasure_keeps_the_log_verifiable(log):
-    AuditEntry.objects.filter(username="alice").update(username="", client_ip=None, user_agent="", personal_erased_at=timezone.now())
+    assert audit_personal_erase(username="alice") == 8
+    assert set(AuditEntry.objects.values_list("username", "client_ip", "user_agent")) == {("", None, "")}
     assert "8 entries" in verify_passes()
+
+
+def test_erasure_by_ip_address_leaves_other_people_alone(log):
+    write(2, client_ip="198.51.100.9", username="bob")
+    assert audit_personal_erase(client_ip="198.51.100.9") == 2
+    assert AuditEntry.objects.filter(username="alice", personal_erased_at__isnull=True).count() == 8
+    assert "10 entries" in verify_passes()
+
+
+def test_a_blanking_without_a_signed_erasure_is_detected(log):
+    """An intruder blanks who did what and sets the erasure time himself: without the key he cannot sign it."""
+    AuditEntry.objects.filter(id=log[5].id).update(username="", client_ip=None, user_agent="", personal_erased_at=timezone.now())
+    assert f"ALTERED: entry {log[5].id}" in verify_fails()
+
+
+def test_an_erasure_mark_copied_from_another_entry_is_detected(log):
+    audit_personal_erase(username="alice")
+    genuine = AuditEntry.objects.get(id=log[0].id)
+    write(1)
+    [fresh] = AuditEntry.objects.filter(personal_erased_at__isnull=True)
+    AuditEntry.objects.filter(id=fresh.id).update(
+        username="", user_agent="", personal_erased_at=genuine.personal_erased_at, personal_erasure_mac=genuine.personal_erasure_mac
+    )
+    assert f"ALTERED: entry {fresh.id}" in verify_fails()
+
+
+def test_personal_digests_are_keyed_so_an_erased_address_cannot_be_guessed_back(log):
+    """The salt is stored beside the digest: a plain hash of salt and address would give the address back."""
+    write(1, client_ip="198.51.100.9")
+    [entry] = AuditEntry.objects.filter(client_ip="198.51.100.9")
+    assert entry.client_ip_digest != hashlib.sha256(f"{entry.personal_salt}\x00198.51.100.9".encode()).hexdigest()
+    assert entry.client_ip_digest == personal_digest(entry.personal_salt, "198.51.100.9", audit_key())
+
+
+def test_entries_with_unkeyed_digests_from_before_still_verify(log):
+    """Entries written before digests were keyed (plain SHA-256) keep verifying, and keep detecting changes."""
+    writer = chain.chain_writer()
+    fields = audit_fields(action="query", outcome="allowed", auth_kind="jwt", username="carol", client_ip="192.0.2.4")
+    salt = fields["personal_salt"]
+    fields.update(
+        username_digest=legacy_personal_digest(salt, "carol"), client_ip_digest=legacy_personal_digest(salt, "192.0.2.4"),
+        user_agent_digest=legacy_personal_digest(salt, ""),
+    )
+    sealed = writer.seal(fields, audit_key())
+    AuditEntry.objects.create(**sealed)
+    writer.settle(sealed["seq"])
+    assert "9 entries" in verify_passes()
+    AuditEntry.objects.filter(id=sealed["id"]).update(username="mallory")
+    assert f"ALTERED: entry {sealed['id']}" in verify_fails()
+
+
+def test_the_erasure_command_records_why_and_how_many_but_not_whom(log):
+    out = io.StringIO()
+    call_command("erase_audit_personal_data", "--username", "alice", "--reason", "request DSR-42", stdout=out)
+    assert "personal data erased from 8 audit entries" in out.getvalue()
+    command = AuditEntry.objects.get(action="command.erase_audit_personal_data")
+    assert command.detail == {"reason": "request DSR-42", "by": ["username"], "erased_entries": 8}
+    assert "alice" not in json.dumps(command.detail) and command.username == ""
+    assert "9 entries" in verify_passes()
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [(["--reason", "x"], "Name the person"), (["--username", "alice", "--reason", " "], "must not be empty"),
+     (["--client-ip", "not-an-ip", "--reason", "x"], "not an IP address")],
+)
+def test_the_erasure_command_refuses_bad_input(log, arguments, message):
+    with pytest.raises(CommandError, match=message):
+        call_command("erase_audit_personal_data", *arguments, stdout=io.StringIO())
+    assert AuditEntry.objects.filter(personal_erased_at__isnull=False).count() == 0
 
 
 @pytest.mark.parametrize(("field", "value"), [("username", ""), ("client_ip", None), ("user_agent", "")])
