@@ -104,7 +104,9 @@ class AuditEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         # included) are not part of it, and the audited count matches the file.
         queryset = queryset.filter(created_at__lte=timezone.now())
         entries = queryset.order_by("created_at").iterator(chunk_size=1000)
-        audit_note("admin.audit_export", actor=request.user.get_username(), format=fmt, count=queryset.count())
+        audit_note(
+            "admin.audit_export", actor=request.user.get_username(), format=fmt, count=queryset.count(), targets=_export_targets(request)
+        )
         if fmt == "csv":
             response = StreamingHttpResponse(export_csv(entries), content_type="text/csv; charset=utf-8")
         else:
@@ -122,6 +124,16 @@ class AuditEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     @admin.action(description="Export selected entries as JSON lines", permissions=["export"])
     def export_as_jsonl(self, request: HttpRequest, queryset: QuerySet):
         return self._export(request, queryset, fmt="jsonl")
+
+
+def _export_targets(request: HttpRequest) -> dict:
+    """What an export took: the list's filters and search as the reviewer set them, and either every entry they
+    match or the entries ticked (their ids, the first 100)."""
+    filters = {key: value[:200] for key, value in list(request.GET.items())[:20] if key not in ("o", "p")}
+    if request.POST.get("select_across") == "1":
+        return {"filters": filters, "selection": "all matching"}
+    selected = request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME)
+    return {"filters": filters, "selection": selected[:100], "selected": len(selected)}
 
 
 @admin.register(AuditCheckpoint)

@@ -302,6 +302,7 @@ def test_export_of_everything_records_how_many_rows_it_exported(viewer, traffic)
     exported = {row["id"] for row in csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode("utf-8")))}
     [event] = entry_of(response).detail["events"]
     assert event["count"] == len(exported)
+    assert event["targets"] == {"filters": {}, "selection": "all matching"}
     assert exported == {str(pk) for pk in before}
 
 
@@ -584,6 +585,9 @@ def test_reviewer_filters_exports_and_verifies(viewer, traffic, fmt):
     [event] = [event for event in record.detail["events"] if event["action"] == "admin.audit_export"]
     assert event["count"] == 3
     assert event["format"] == fmt
+    # Its targets: the reviewer's filters and the entries exported.
+    assert event["targets"]["filters"] == {"username": "alice", "outcome__exact": "denied", "within": "1h"}
+    assert sorted(event["targets"]["selection"]) == sorted(str(pk) for pk in expected)
 
     out = io.StringIO()
     call_command("verify_audit_chain", stdout=out, stderr=io.StringIO())
