@@ -213,6 +213,20 @@ def start_echo(env: dict, path: str) -> subprocess.Popen:
     return process
 
 
+def load_file_store(env: dict, journal: Path) -> bool:
+    """Load the entries the file-store run made durable in the echo's file into the database (through the spool and
+    replay_audit_spool), so that verify_audit_chain covers them too; True if every line loaded."""
+    lines = journal.read_text(encoding="ascii").splitlines()
+    spool = Path(env["RAGSECURE_AUDIT_DIR"]) / "spool.jsonl"
+    spool.parent.mkdir(parents=True, exist_ok=True)
+    with open(spool, "a", encoding="ascii") as handle:
+        handle.write("".join(line + "\n" for line in lines))
+    journal.unlink()
+    output = manage(env, "replay_audit_spool")
+    print(f"file store: {output.strip()} (of {len(lines)} in its file)")
+    return output.startswith(f"{len(lines)} spooled entr")
+
+
 def run(env: dict, settings_module: str, args, label: str, writer_socket: str = "", echo_socket: str = "") -> dict:
     env = {**env, "DJANGO_SETTINGS_MODULE": settings_module, "RAGSECURE_AUDIT_WRITER_SOCKET": writer_socket}
     flush_redis(env["REDIS_URL"])
@@ -313,6 +327,7 @@ def main() -> int:
             echo = f"{workdir}/run/file-store.sock"
             filed = run(env, "ragsecure.settings.local", args, "file store", writer_socket=echo, echo_socket=echo)
             file_costs.append((1 - filed["rate"] / off["rate"]) * 100)
+            entries_ok &= load_file_store(env, Path(echo).with_suffix(".jsonl"))
         on = run(env, "ragsecure.settings.local", args, "audit on", writer_socket=socket_path)
         entries_ok &= on["entries"] == args.requests
         costs.append((1 - on["rate"] / off["rate"]) * 100)
