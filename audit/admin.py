@@ -126,10 +126,19 @@ class AuditEntryAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
         return self._export(request, queryset, fmt="jsonl")
 
 
+# A search term or a filter on a person (username, address, user agent) is personal data: recorded in the
+# export's own entry, erasing that person later could not reach it (the entry's MAC covers its detail).
+_PERSONAL_FILTER = re.compile(r"^q$|username|user_agent|client_ip|actor")
+
+
 def _export_targets(request: HttpRequest) -> dict:
-    """What an export took: the list's filters and search as the reviewer set them, and either every entry they
-    match or the entries ticked (their ids, the first 100)."""
-    filters = {key: value[:200] for key, value in list(request.GET.items())[:20] if key not in ("o", "p")}
+    """What an export took: the list's filters and search as the reviewer set them (personal values left out), and
+    either every entry they match or the entries ticked (their ids, the first 100)."""
+    filters = {
+        key: "[personal, not recorded]" if _PERSONAL_FILTER.search(key) else value[:200]
+        for key, value in list(request.GET.items())[:20]
+        if key not in ("o", "p")
+    }
     if request.POST.get("select_across") == "1":
         return {"filters": filters, "selection": "all matching"}
     selected = request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME)

@@ -160,9 +160,10 @@ def audit_entry_write(fields: dict[str, Any]) -> dict[str, Any]:
             durable_in_database = committer.write(sealed)
             if stream.isEnabledFor(logging.INFO):
                 stream.info(line)
-    except AuditUnavailable:
-        # This entry's seq was used but never stored: continue in a fresh chain so
-        # the old one ends cleanly instead of showing a permanent gap.
+    except BaseException:
+        # This entry's seq was used but never stored (neither place took it, or anything else interrupted the write):
+        # continue in a fresh chain so the old one ends cleanly instead of showing a permanent gap, and no entry
+        # stays in flight in a chain that goes on being written (its checkpoints would stop below it for good).
         chain_reset(writer)
         raise
     writer.settle(sealed["seq"])

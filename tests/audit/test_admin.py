@@ -586,7 +586,9 @@ def test_reviewer_filters_exports_and_verifies(viewer, traffic, fmt):
     assert event["count"] == 3
     assert event["format"] == fmt
     # Its targets: the reviewer's filters and the entries exported.
-    assert event["targets"]["filters"] == {"username": "alice", "outcome__exact": "denied", "within": "1h"}
+    # The person filtered on is personal data: named in this entry, erasing her later could not reach it.
+    assert event["targets"]["filters"] == {"username": "[personal, not recorded]", "outcome__exact": "denied", "within": "1h"}
+    assert "alice" not in json.dumps(record.detail)
     assert sorted(event["targets"]["selection"]) == sorted(str(pk) for pk in expected)
 
     out = io.StringIO()

@@ -263,3 +263,25 @@ def test_an_entry_whose_write_fails_after_a_checkpoint_leaves_the_log_verifiable
     write(1)
     report = audit_log_verify(key=audit_key(), stream_paths=[stream_path()])
     assert report.intact, [str(problem) for problem in report.problems]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_unexpected_failure_while_writing_retires_the_chain(monkeypatch):
+    """Not only AuditUnavailable: anything that interrupts an entry's write after its seal ends that chain, so no
+    entry stays in flight in a chain that goes on (its checkpoints would never sign past it)."""
+    from audit.writer import writer_client
+
+    write(2)
+    first = chain.chain_writer()
+
+    def interrupted(line):
+        raise RuntimeError("interrupted")
+
+    monkeypatch.setattr(writer_client, "write", interrupted)
+    with pytest.raises(RuntimeError):
+        write(1)
+    monkeypatch.undo()
+    [entry] = write(1)
+    assert entry["chain_id"] != first.chain_id and entry["seq"] == 1
+    report = audit_log_verify(key=audit_key(), stream_paths=[stream_path()])
+    assert report.intact, [str(problem) for problem in report.problems]
