@@ -21,20 +21,24 @@ def _key(ip: str, scope: str, minute: int) -> str:
 
 def flood_count(*, ip: str, scope: str, now: float | None = None) -> bool:
     """Count one rejected request toward its IP's minute summary; False when Redis cannot count it (write it instead)."""
-    minute = int((now if now is not None else time.time()) // 60)
+    return _add(ip, scope, int((now if now is not None else time.time()) // 60), 1)
+
+
+def _add(ip: str, scope: str, minute: int, amount: int) -> bool:
+    """Add `amount` to an IP's minute counter and list the minute as due; False when Redis cannot take it."""
     key = _key(ip, scope, minute)
 
-    def count(client) -> None:
+    def add(client) -> None:
         # One round trip; not a transaction, because the index and the counter live in different hash slots.
         pipe = client.pipeline(transaction=False)
-        pipe.incr(key)
+        pipe.incrby(key, amount)
         pipe.expire(key, KEY_TTL_SECONDS)
         pipe.zadd(DUE_INDEX, {key: minute}, nx=True)
         pipe.expire(DUE_INDEX, KEY_TTL_SECONDS)
         pipe.execute()
 
     try:
-        redis_gate.run(count)
+        redis_gate.run(add)
     except RedisUnavailable:
         return False
     return True
@@ -75,18 +79,4 @@ def floods_due(*, now: float | None = None, limit: int = 1000) -> list[dict]:
 
 def flood_restore(summary: dict) -> bool:
     """Put a taken summary's count back (its entry could not be written), to be taken again at the next pass."""
-    key = _key(summary["ip"], summary["scope"], summary["minute_number"])
-
-    def restore(client) -> None:
-        pipe = client.pipeline(transaction=False)
-        pipe.incrby(key, summary["count"])
-        pipe.expire(key, KEY_TTL_SECONDS)
-        pipe.zadd(DUE_INDEX, {key: summary["minute_number"]}, nx=True)
-        pipe.expire(DUE_INDEX, KEY_TTL_SECONDS)
-        pipe.execute()
-
-    try:
-        redis_gate.run(restore)
-    except RedisUnavailable:
-        return False
-    return True
+    return _add(summary["ip"], summary["scope"], summary["minute_number"], summary["count"])
