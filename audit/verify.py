@@ -78,12 +78,14 @@ def _stream_checkpoints(paths: Iterable[Path]) -> Iterator[Checkpoint]:
                     continue
 
 
+def _stored_checkpoint(row: AuditCheckpoint) -> Checkpoint:
+    return Checkpoint(row.chain_id, row.seq, row.entry_mac, row.kind, row.created_at, row.mac, "database")
+
+
 def _checkpoints(stream_paths: Iterable[Path]) -> dict[str, list[Checkpoint]]:
     by_chain: dict[str, list[Checkpoint]] = {}
     for row in AuditCheckpoint.objects.all().iterator():
-        by_chain.setdefault(row.chain_id, []).append(
-            Checkpoint(row.chain_id, row.seq, row.entry_mac, row.kind, row.created_at, row.mac, "database")
-        )
+        by_chain.setdefault(row.chain_id, []).append(_stored_checkpoint(row))
     for checkpoint in _stream_checkpoints(stream_paths):
         by_chain.setdefault(checkpoint.chain_id, []).append(checkpoint)
     return by_chain
@@ -116,10 +118,12 @@ def _personal_intact(entry: AuditEntry, key: bytes) -> bool:
 
 def _forged(chain_id: str, checkpoints: list[Checkpoint], key: bytes) -> tuple[list[Checkpoint], Problem | None]:
     """(the checkpoints whose signature verifies, the problem of the first one whose signature does not)."""
-    valid = [point for point in checkpoints if point.valid(key)]
-    forged = next((point for point in checkpoints if not point.valid(key)), None)
-    if forged is None:
+    valid, invalid = [], []
+    for point in checkpoints:
+        (valid if point.valid(key) else invalid).append(point)
+    if not invalid:
         return valid, None
+    forged = invalid[0]
     return valid, Problem("forged_checkpoint", chain_id, forged.seq, "",
                           f"chain {chain_id}: a {forged.kind} at seq {forged.seq} ({forged.source}) has an invalid signature")
 
@@ -205,14 +209,12 @@ def chain_prefix_problem(chain_id: str, last_seq: int, *, key: bytes) -> Problem
 
     Also checks that what follows links to the last of them, so an anchor placed there continues the chain.
     """
-    checkpoints, forged = _forged(chain_id, [
-        Checkpoint(row.chain_id, row.seq, row.entry_mac, row.kind, row.created_at, row.mac, "database")
-        for row in AuditCheckpoint.objects.filter(chain_id=chain_id, seq__lte=last_seq)
-    ], key)
+    stored = [_stored_checkpoint(row) for row in AuditCheckpoint.objects.filter(chain_id=chain_id, seq__lte=last_seq)]
+    checkpoints, forged = _forged(chain_id, stored, key)
     if forged is not None:
         return forged
     entries = AuditEntry.objects.filter(chain_id=chain_id, seq__lte=last_seq).order_by("seq").iterator(chunk_size=2000)
-    count, problem = _verify_chain(chain_id, entries, checkpoints, key)
+    _, problem = _verify_chain(chain_id, entries, checkpoints, key)
     if problem is not None:
         return problem
     last = AuditEntry.objects.filter(chain_id=chain_id, seq__lte=last_seq).order_by("-seq").only("seq", "mac").first()
