@@ -14,6 +14,7 @@ from typing import Any
 
 from django.core.exceptions import ValidationError
 from django.db import DatabaseError, DataError, IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 from django.utils.ipv6 import clean_ipv6_address
 
@@ -374,8 +375,6 @@ def audit_personal_erase(*, username: str = "", client_ip: str = "") -> int:
     """Blank the personal fields (username, IP address, user agent) of every entry naming a person, by username or
     by IP address. Each erased entry gets a signed erasure mark: the log stays verifiable, and a blanking without
     one is reported as an alteration. Returns the number of entries erased."""
-    from django.db.models import Q
-
     if not username and not client_ip:
         raise ValueError("name a username or an IP address")
     key = audit_key()

@@ -193,24 +193,24 @@ def server_cpu(server_pid: int) -> tuple[float, float]:
     return server, database
 
 
-def start_writer(env: dict, path: str) -> subprocess.Popen:
-    """The host audit writer, as `make run` starts it beside gunicorn."""
-    command = [PYTHON, "manage.py", "audit_writer", "--socket", path]
+def start_listener(env: dict, command: list[str], name: str) -> subprocess.Popen:
+    """Start a process that prints "listening" once its socket is ready; stop the benchmark if it never does."""
     process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
     if "listening" not in (process.stdout.readline() or ""):
         process.kill()
-        raise SystemExit("the audit writer did not start")
+        raise SystemExit(f"{name} did not start")
     return process
+
+
+def start_writer(env: dict, path: str) -> subprocess.Popen:
+    """The host audit writer, as `make run` starts it beside gunicorn."""
+    return start_listener(env, [PYTHON, "manage.py", "audit_writer", "--socket", path], "the audit writer")
 
 
 def start_echo(env: dict, path: str) -> subprocess.Popen:
     """The bare durable hand-off of the floor measurement (no audit logic; see bench/handoff_floor.py)."""
     command = [PYTHON, "-m", "bench.handoff_floor", path, str(Path(path).with_suffix(".jsonl"))]
-    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
-    if "listening" not in (process.stdout.readline() or ""):
-        process.kill()
-        raise SystemExit("the hand-off echo did not start")
-    return process
+    return start_listener(env, command, "the hand-off echo")
 
 
 def load_file_store(env: dict, journal: Path) -> bool:
