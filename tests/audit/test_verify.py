@@ -12,10 +12,10 @@ from django.utils import timezone
 
 from audit import chain
 from audit.chain import COVERED_FIELDS, audit_key, entry_mac
-from audit.context import audit_note
+from audit.context import audit_note, command_audit
 from audit.models import AuditCheckpoint, AuditEntry
 from audit.sanitize import legacy_personal_digest, personal_digest
-from audit.services import audit_entry_write, audit_fields, audit_personal_erase
+from audit.services import audit_checkpoint_write, audit_entry_write, audit_fields, audit_personal_erase
 from audit.stream import stream_path
 from audit.verify import audit_log_verify
 from tests.conftest import PASSWORD, bearer, obtain
@@ -161,6 +161,33 @@ def test_entry_rolled_back_with_its_callers_transaction_leaves_the_log_verifiabl
     write(1)
     report = audit_log_verify(key=audit_key(), stream_paths=[stream_path()])
     assert report.intact, [str(problem) for problem in report.problems]
+
+
+def test_command_entry_rolled_back_with_its_callers_transaction_leaves_the_log_verifiable(transactional_db):
+    write(1)
+    # A script runs a state-changing command inside its own transaction, which then fails: the command's entry
+    # (written as the command ends, inside that transaction) rolls back with it.
+    with pytest.raises(RuntimeError), transaction.atomic():
+        with command_audit("demo"):
+            audit_note("thing.create", thing="t-1", reason="setup")
+        raise RuntimeError("the script's next step failed")
+    write(2)
+    audit_checkpoint_write()
+    assert not AuditEntry.objects.filter(action="command.demo").exists()
+    report = audit_log_verify(key=audit_key(), stream_paths=[stream_path()])
+    assert report.intact, [str(problem) for problem in report.problems]
+
+
+def test_entry_committed_with_its_callers_transaction_is_signed_when_it_commits(transactional_db):
+    with transaction.atomic():
+        sealed = audit_entry_write(audit_fields(action="command.demo", outcome="allowed", auth_kind="command"))
+        assert not AuditCheckpoint.objects.filter(chain_id=sealed["chain_id"]).exists()  # not before it commits
+    checkpoint = AuditCheckpoint.objects.get(chain_id=sealed["chain_id"])
+    assert (checkpoint.seq, checkpoint.entry_mac) == (1, sealed["mac"])
+    assert verify_passes().startswith("audit log intact")
+
+    AuditEntry.objects.filter(id=sealed["id"]).delete()  # an intruder removes it
+    assert "TRUNCATED" in verify_fails() or "DELETED" in verify_fails()
 
 
 def test_wrong_key_fails_verification(log, monkeypatch):
