@@ -179,6 +179,14 @@ def _proc_stats() -> dict[int, tuple[int, str, float]]:
     return stats
 
 
+def machine_idle() -> tuple[float, float]:
+    """(idle seconds, total seconds) of every core since boot, from /proc/stat (I/O wait counts as idle)."""
+    with open("/proc/stat") as handle:
+        fields = [int(value) for value in handle.readline().split()[1:]]
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (fields[3] + fields[4]) / ticks, sum(fields[:8]) / ticks
+
+
 def server_cpu(server_pid: int) -> tuple[float, float]:
     """CPU seconds used so far by the gunicorn process tree, and by every PostgreSQL process (the database's share)."""
     stats = _proc_stats()
@@ -244,7 +252,9 @@ def run(env: dict, settings_module: str, args, label: str, writer_socket: str = 
         before = audit_count(env)
         server_before, database_before = server_cpu(server.pid)
         writer_before = server_cpu(writer.pid)[0] if writer is not None else 0.0
+        idle_before = machine_idle()
         elapsed, statuses, mismatches = load(port, mix, args.requests, args.clients)
+        idle_after = machine_idle()
         server_after, database_after = server_cpu(server.pid)
         if writer is not None:
             writer_cpu = server_cpu(writer.pid)[0] - writer_before
@@ -260,10 +270,12 @@ def run(env: dict, settings_module: str, args, label: str, writer_socket: str = 
             if not echo_socket:
                 print(f"{label:>10}: {writer.stdout.read().strip()}")
     rate = args.requests / elapsed
+    # Near 0 means the run was bound by the cores, which everything (clients included) shares.
+    idle = (idle_after[0] - idle_before[0]) * 100 / max(idle_after[1] - idle_before[1], 1e-9)
     cpu_ms = cpu * 1000 / args.requests
     print(f"{label:>10}: {args.requests} requests in {elapsed:.2f} s = {rate:,.0f} req/s; server + PostgreSQL CPU {cpu_ms:.2f} ms "
           f"per request (PostgreSQL {database_cpu * 1000 / args.requests:.2f} ms); statuses {dict(sorted(statuses.items()))}; "
-          f"unexpected statuses {mismatches}")
+          f"unexpected statuses {mismatches}; cores idle {idle:.1f}% of the run")
     return {"rate": rate, "entries": after - before, "cpu_ms": cpu_ms}
 
 
