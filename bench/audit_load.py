@@ -19,6 +19,7 @@ Without --database-url (or DATABASE_URL) it uses the local PostgreSQL server on
 import argparse
 import http.client
 import json
+import math
 import multiprocessing
 import os
 import signal
@@ -28,11 +29,13 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 PYTHON = sys.executable
 PASSWORD = "bench-password-0123456789"
+TOKENS_FOR = 120  # seconds a request mix's tokens are used for (access tokens live 5 minutes)
 
 
 def free_port() -> int:
@@ -95,9 +98,10 @@ def build_mix(port: int) -> list[tuple[str, str, dict, set[int]]]:
     ]
 
 
-def worker(port: int, mix: list, count: int, offset: int, results) -> None:
+def worker(port: int, mix: list, count: int, offset: int, results, ready) -> None:
     statuses: dict[int, int] = {}
     mismatches = 0
+    ready.wait()  # every client starts together, once all are running
     for index in range(count):
         method, path, headers, expected = mix[(index + offset) % len(mix)]
         status, _ = request(port, method, path, headers)
@@ -108,18 +112,20 @@ def worker(port: int, mix: list, count: int, offset: int, results) -> None:
 
 def load(port: int, mix: list, total: int, clients: int) -> tuple[float, dict, int]:
     results = multiprocessing.Queue()
+    ready = multiprocessing.Barrier(clients + 1)
     share = total // clients
     processes = [
-        multiprocessing.Process(target=worker, args=(port, mix, share + (1 if index < total % clients else 0), index, results))
+        multiprocessing.Process(target=worker, args=(port, mix, share + (1 if index < total % clients else 0), index, results, ready))
         for index in range(clients)
     ]
-    started = time.perf_counter()
     for process in processes:
         process.start()
+    ready.wait()  # the clock starts when the clients do, not while they are being forked
+    started = time.perf_counter()
     collected = [results.get() for _ in processes]
+    elapsed = time.perf_counter() - started
     for process in processes:
         process.join()
-    elapsed = time.perf_counter() - started
     statuses: dict[int, int] = {}
     for partial, _ in collected:
         for status, number in partial.items():
@@ -150,8 +156,11 @@ def stop(process: subprocess.Popen) -> None:
 
 
 def audit_count(env: dict) -> int:
-    code = "from audit.models import AuditEntry; print(AuditEntry.objects.count())"
-    return int(manage(env, "shell", "--no-imports", "-c", code).strip())
+    """Audit entries stored so far (asked of PostgreSQL directly: a management command takes seconds to start)."""
+    import psycopg
+
+    with psycopg.connect(env["DATABASE_URL"], autocommit=True) as connection:
+        return connection.execute("SELECT count(*) FROM audit_auditentry").fetchone()[0]
 
 
 def flush_redis(url: str) -> None:
@@ -235,48 +244,115 @@ def load_file_store(env: dict, journal: Path) -> bool:
     return output.startswith(f"{len(lines)} spooled entr")
 
 
-def run(env: dict, settings_module: str, args, label: str, writer_socket: str = "", echo_socket: str = "") -> dict:
+@dataclass
+class Variant:
+    """One server configuration under test, with its running processes and what its measured loads added up to."""
+
+    label: str
+    env: dict
+    port: int
+    server: subprocess.Popen
+    helper: subprocess.Popen | None  # the audit writer, or the hand-off echo
+    echo: bool
+    audited: bool  # its entries are stored in the database (counted around each load)
+    mix: list = field(default_factory=list)
+    requests: int = 0
+    seconds: float = 0.0
+    cpu: float = 0.0
+    database_cpu: float = 0.0
+    helper_cpu: float = 0.0
+    busy: float = 0.0
+    total: float = 0.0
+    mismatches: int = 0
+    statuses: dict = field(default_factory=dict)
+    entries: int = 0
+
+
+def start(env: dict, settings_module: str, args, label: str, writer_socket: str = "", echo_socket: str = "") -> Variant:
+    """Start a configuration's server (and its writer or echo) and warm it up: imports, connections, caches."""
     env = {**env, "DJANGO_SETTINGS_MODULE": settings_module, "RAGSECURE_AUDIT_WRITER_SOCKET": writer_socket}
-    flush_redis(env["REDIS_URL"])
     port = free_port()
     if echo_socket:
         # The bare hand-off's middleware, or the audit itself when the echo stands in for the writer (it answers D).
         env["RAGSECURE_BENCH_HANDOFF_SOCKET"] = echo_socket
-        writer = start_echo(env, echo_socket)
+        helper = start_echo(env, echo_socket)
     else:
-        writer = start_writer(env, writer_socket) if writer_socket else None
-    server = serve(env, port, args.workers, args.threads)
+        helper = start_writer(env, writer_socket) if writer_socket else None
     try:
-        mix = build_mix(port)
-        load(port, mix, min(600, args.requests), args.clients)  # warm-up: imports, connections, caches
-        before = audit_count(env)
-        server_before, database_before = server_cpu(server.pid)
-        writer_before = server_cpu(writer.pid)[0] if writer is not None else 0.0
-        idle_before = machine_idle()
-        elapsed, statuses, mismatches = load(port, mix, args.requests, args.clients)
-        idle_after = machine_idle()
-        server_after, database_after = server_cpu(server.pid)
-        if writer is not None:
-            writer_cpu = server_cpu(writer.pid)[0] - writer_before
-            server_after += writer_cpu
-            name = "the hand-off echo" if echo_socket else "the audit writer"
-            print(f"{label:>10}: {name} used {writer_cpu * 1000 / args.requests:.2f} ms CPU per request")
-        cpu, database_cpu = server_after - server_before + database_after - database_before, database_after - database_before
-        after = audit_count(env)
+        server = serve(env, port, args.workers, args.threads)
+    except BaseException:
+        if helper is not None:
+            helper.kill()
+        raise
+    audited = settings_module == "ragsecure.settings.local" and not echo_socket
+    variant = Variant(label, env, port, server, helper, bool(echo_socket), audited)
+    try:
+        variant.mix = build_mix(port)
+        load(port, variant.mix, min(600, args.requests), args.clients)
+    except BaseException:
+        finish(variant)
+        raise
+    return variant
+
+
+def measure(variant: Variant, requests: int, clients: int) -> float:
+    """Send `requests` to the variant and add what it took to its totals; returns its requests/s in this load."""
+    server_before, database_before = server_cpu(variant.server.pid)
+    helper_before = server_cpu(variant.helper.pid)[0] if variant.helper is not None else 0.0
+    entries_before = audit_count(variant.env) if variant.audited else 0
+    idle_before, total_before = machine_idle()
+    elapsed, statuses, mismatches = load(variant.port, variant.mix, requests, clients)
+    idle_after, total_after = machine_idle()
+    if variant.audited:  # every entry is durable before its response leaves: all of them are stored by now
+        variant.entries += audit_count(variant.env) - entries_before
+    server_after, database_after = server_cpu(variant.server.pid)
+    if variant.helper is not None:
+        variant.helper_cpu += server_cpu(variant.helper.pid)[0] - helper_before
+    variant.cpu += server_after - server_before
+    variant.database_cpu += database_after - database_before
+    variant.busy += (total_after - total_before) - (idle_after - idle_before)
+    variant.total += total_after - total_before
+    variant.requests += requests
+    variant.seconds += elapsed
+    variant.mismatches += mismatches
+    for status, number in statuses.items():
+        variant.statuses[status] = variant.statuses.get(status, 0) + number
+    return requests / elapsed
+
+
+def finish(variant: Variant) -> None:
+    stop(variant.server)
+    if variant.helper is not None:
+        stop(variant.helper)
+        if not variant.echo:
+            print(f"{variant.label:>10}: {variant.helper.stdout.read().strip()}")
+
+
+def report(variant: Variant) -> dict:
+    """Print the variant's totals; returns its rate and CPU per request (server, its writer or echo, PostgreSQL)."""
+    requests = max(variant.requests, 1)
+    rate = variant.requests / variant.seconds
+    cpu_ms = (variant.cpu + variant.helper_cpu + variant.database_cpu) * 1000 / requests
+    if variant.helper is not None:
+        name = "the hand-off echo" if variant.echo else "the audit writer"
+        print(f"{variant.label:>10}: {name} used {variant.helper_cpu * 1000 / requests:.2f} ms CPU per request")
+    # Cores idle near 0 means the load was bound by the cores, which everything (clients included) shares.
+    idle = (variant.total - variant.busy) * 100 / max(variant.total, 1e-9)
+    print(f"{variant.label:>10}: {variant.requests} requests in {variant.seconds:.2f} s = {rate:,.0f} req/s; server + PostgreSQL CPU "
+          f"{cpu_ms:.2f} ms per request (PostgreSQL {variant.database_cpu * 1000 / requests:.2f} ms); statuses "
+          f"{dict(sorted(variant.statuses.items()))}; unexpected statuses {variant.mismatches}; cores idle {idle:.1f}% of the run")
+    return {"rate": rate, "cpu_ms": cpu_ms}
+
+
+def run(env: dict, settings_module: str, args, label: str, writer_socket: str = "", echo_socket: str = "") -> dict:
+    """One configuration on its own: start, warm up, send --requests, stop."""
+    flush_redis(env["REDIS_URL"])
+    variant = start(env, settings_module, args, label, writer_socket, echo_socket)
+    try:
+        measure(variant, args.requests, args.clients)
     finally:
-        stop(server)
-        if writer is not None:
-            stop(writer)
-            if not echo_socket:
-                print(f"{label:>10}: {writer.stdout.read().strip()}")
-    rate = args.requests / elapsed
-    # Near 0 means the run was bound by the cores, which everything (clients included) shares.
-    idle = (idle_after[0] - idle_before[0]) * 100 / max(idle_after[1] - idle_before[1], 1e-9)
-    cpu_ms = cpu * 1000 / args.requests
-    print(f"{label:>10}: {args.requests} requests in {elapsed:.2f} s = {rate:,.0f} req/s; server + PostgreSQL CPU {cpu_ms:.2f} ms "
-          f"per request (PostgreSQL {database_cpu * 1000 / args.requests:.2f} ms); statuses {dict(sorted(statuses.items()))}; "
-          f"unexpected statuses {mismatches}; cores idle {idle:.1f}% of the run")
-    return {"rate": rate, "entries": after - before, "cpu_ms": cpu_ms}
+        finish(variant)
+    return {**report(variant), "entries": variant.entries}
 
 
 def main() -> int:
@@ -286,6 +362,8 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=4)
     parser.add_argument("--threads", type=int, default=4, help="gthread threads per worker")
     parser.add_argument("--rounds", type=int, default=3, help="alternating off/on rounds; the medians are reported")
+    parser.add_argument("--slices", type=int, default=0,
+                        help="instead of rounds, run every configuration side by side and alternate slices of the load")
     parser.add_argument("--direct", action="store_true", help="also measure audit on without the host audit writer")
     parser.add_argument("--floor", action="store_true", help="also measure a bare durable hand-off (audit off): the least any design pays")
     parser.add_argument("--database-url", default=os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/ragsecure_bench"))
@@ -322,6 +400,8 @@ def main() -> int:
     manage(env, "shell", "--no-imports", "-c", code)
     print(f"PostgreSQL, gunicorn {args.workers} workers x {args.threads} threads (gthread), {args.clients} concurrent clients, "
           f"{os.cpu_count()} cores")
+    if args.slices:
+        return paired(env, args, workdir)
     socket_path = f"{workdir}/run/audit-writer.sock"
     costs, cpu_costs, direct_costs, floor_costs, file_costs, entries_ok = [], [], [], [], [], True
     # Rounds alternate off and on, so drift on the machine (other load, PostgreSQL's own housekeeping) falls on
@@ -358,9 +438,85 @@ def main() -> int:
         print(f"audit with a file store (entries built, sealed, fsynced by the same bare process; none in the database): "
               f"{statistics.median(file_costs):.1f}% ({', '.join(f'{cost:.1f}' for cost in file_costs)})")
     print(f"audit entries equal requests in every audited run: {'yes, none lost' if entries_ok else 'NO: MISMATCH'}")
+    return 0 if entries_ok and verify(env) else 1
+
+
+def verify(env: dict) -> bool:
     verdict = subprocess.run([PYTHON, "manage.py", "verify_audit_chain"], cwd=ROOT, env=env, capture_output=True, text=True)
     print(f"verify_audit_chain: exit {verdict.returncode}: {(verdict.stdout or verdict.stderr).strip()}")
-    return 0 if entries_ok and verdict.returncode == 0 else 1
+    return verdict.returncode == 0
+
+
+def median_interval(values: list[float], confidence: float = 0.95) -> tuple[float, float]:
+    """A distribution-free interval for the median (order statistics; the binomial tails at a half): the slices'
+    costs scatter too widely on a shared machine for any one slice, or a mean, to stand for the cost."""
+    ordered, count = sorted(values), len(values)
+    tail, below = (1 - confidence) / 2, 0.0
+    for index in range(count // 2):  # the largest index with P(Binomial(count, 1/2) <= index) <= tail
+        below += math.comb(count, index) / 2**count
+        if below > tail:
+            return (ordered[index - 1], ordered[count - index]) if index else (ordered[0], ordered[-1])
+    return ordered[0], ordered[-1]
+
+
+def paired(env: dict, args, workdir: str) -> int:
+    """--slices: every configuration's server runs side by side (idle while another one is measured), and each slice
+    sends --requests/--slices to each in turn, forwards in one slice and backwards in the next. The machine's drift
+    (its speed changed by a fifth within minutes on some days) then falls on the configurations of a slice alike,
+    where rounds of minutes each see a different machine. The cost is the median of the slices' costs."""
+    flush_redis(env["REDIS_URL"])
+    specs = [("audit off", "bench.settings_audit_off", "", "")]
+    if args.direct:
+        specs.append(("no writer", "ragsecure.settings.local", "", ""))
+    if args.floor:
+        specs.append(("floor", "bench.settings_handoff_floor", "", f"{workdir}/run/handoff-echo.sock"))
+        file_store = f"{workdir}/run/file-store.sock"
+        specs.append(("file store", "ragsecure.settings.local", file_store, file_store))
+    specs.append(("audit on", "ragsecure.settings.local", f"{workdir}/run/audit-writer.sock", ""))
+    variants: list[Variant] = []
+    share = args.requests // args.slices
+    rates: dict[str, list[float]] = {label: [] for label, *_ in specs}
+    try:
+        for label, module, writer_socket, echo_socket in specs:
+            variants.append(start(env, module, args, label, writer_socket, echo_socket))
+        tokens_from = time.monotonic()
+        for number in range(args.slices):
+            if time.monotonic() - tokens_from > TOKENS_FOR:
+                # A run outlasts the access tokens: fresh ones (after clearing the limiters, which count the logins).
+                flush_redis(env["REDIS_URL"])
+                for variant in variants:
+                    variant.mix = build_mix(variant.port)
+                tokens_from = time.monotonic()
+            for variant in variants if number % 2 == 0 else variants[::-1]:
+                rates[variant.label].append(measure(variant, share, args.clients))
+            off = rates["audit off"][-1]
+            print(f"slice {number + 1} of {args.slices}: " + ", ".join(
+                f"{label} {rate[-1]:,.0f} req/s" + ("" if label == "audit off" else f" ({(1 - rate[-1] / off) * 100:.1f}%)")
+                for label, rate in rates.items()
+            ), flush=True)
+    finally:
+        for variant in variants:
+            finish(variant)
+    totals = {variant.label: report(variant) for variant in variants}
+    entries_ok = True
+    for variant in variants:
+        if variant.audited:
+            print(f"{variant.label}: {variant.entries} audit entries stored for {variant.requests} requests")
+            entries_ok &= variant.entries == variant.requests
+    if args.floor:
+        entries_ok &= load_file_store(env, Path(f"{workdir}/run/file-store.jsonl"))
+    for label in rates:
+        if label == "audit off":
+            continue
+        costs = [(1 - rate / off) * 100 for rate, off in zip(rates[label], rates["audit off"], strict=True)]
+        overall = (1 - totals[label]["rate"] / totals["audit off"]["rate"]) * 100
+        low, high = median_interval(costs)
+        print(f"{label}: cost {statistics.median(costs):.1f}% of throughput, median of {len(costs)} slices (95% interval "
+              f"{low:.1f} to {high:.1f}; all slices together {overall:.1f}%); CPU per request "
+              f"{totals[label]['cpu_ms']:.2f} ms against {totals['audit off']['cpu_ms']:.2f} ms"
+              + (" (target <= 15%)" if label == "audit on" else ""))
+    print(f"audit entries equal requests: {'yes, none lost' if entries_ok else 'NO: MISMATCH'}")
+    return 0 if entries_ok and verify(env) else 1
 
 
 if __name__ == "__main__":
