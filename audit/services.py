@@ -24,7 +24,7 @@ from audit.context import AuditContext
 from audit.flood import flood_restore, floods_due
 from audit.models import AuditCheckpoint, AuditEntry
 from audit.sanitize import clean, clean_detail, clean_query_string, personal_digest
-from audit.spool import AuditUnavailable, spool_drain
+from audit.spool import AuditUnavailable, spool_drain, spool_pending
 from audit.writer import writer_client
 from ragsecure.conf import ragsecure_settings
 from ragsecure.secrets import SecretsError
@@ -401,6 +401,14 @@ def audit_personal_erase(*, username: str = "", client_ip: str = "") -> int:
     one is reported as an alteration. Returns the number of entries erased."""
     if not username and not client_ip:
         raise ValueError("name a username or an IP address")
+    pending = spool_pending()
+    if pending:
+        # Not in the database yet: replayed after this erasure, they would store the person's data again, unerased.
+        raise ValueError(
+            f"{pending} audit entr{'y waits' if pending == 1 else 'ies wait'} in the spool: load "
+            f"{'it' if pending == 1 else 'them'} with replay_audit_spool first, so the erasure reaches "
+            f"{'it' if pending == 1 else 'them'}"
+        )
     key = audit_key()
     who = Q()
     if username:

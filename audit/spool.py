@@ -61,6 +61,15 @@ def spool_append(sealed: dict[str, Any]) -> None:
         raise AuditUnavailable(f"audit spool unwritable: {exc.strerror}") from None
 
 
+def spool_pending() -> int:
+    """How many entries wait in the spool (non-blank lines, read under its lock); 0 when there is no spool."""
+    path = spool_path()
+    if not path.exists():
+        return 0
+    with _locked(path, "r") as handle:
+        return sum(1 for raw in handle if raw.strip())
+
+
 @contextmanager
 def spool_drain() -> Iterator[tuple[list[dict[str, Any]], list[str]]]:
     """Yield (entries, unreadable lines) from the spool under its lock; the spool is emptied if the block succeeds."""

@@ -248,3 +248,15 @@ def test_replay_reports_an_entry_whose_place_in_the_chain_is_taken(transactional
     assert spooled() == []
     problems = audit_log_verify(key=audit_key(), stream_paths=[stream_path()]).problems
     assert [(problem.seq, problem.entry_id) for problem in problems] == [(genuine["seq"], str(planted["id"]))]  # the planted row
+
+
+def test_spool_pending_counts_the_entries_waiting_and_nothing_else():
+    assert spool.spool_pending() == 0  # no spool file yet
+    with entries_table_gone():
+        audit_entry_write(audit_fields(action="probe", outcome="allowed", auth_kind="anonymous"))
+        audit_entry_write(audit_fields(action="probe", outcome="allowed", auth_kind="anonymous"))
+    with open(spool_path(), "a", encoding="utf-8") as handle:
+        handle.write("\n  \n")  # blank lines are not entries
+    assert spool.spool_pending() == 2
+    replay()
+    assert spool.spool_pending() == 0

@@ -18,6 +18,7 @@ from audit.sanitize import legacy_personal_digest, personal_digest
 from audit.services import audit_checkpoint_write, audit_entry_write, audit_fields, audit_personal_erase
 from audit.stream import stream_path
 from audit.verify import audit_log_verify
+from tests.audit.conftest import entries_table_gone
 from tests.conftest import PASSWORD, bearer, obtain
 
 pytestmark = pytest.mark.database
@@ -437,6 +438,25 @@ def test_the_erasure_command_refuses_bad_input(log, arguments, message):
     with pytest.raises(CommandError, match=message):
         call_command("erase_audit_personal_data", *arguments, stdout=io.StringIO())
     assert AuditEntry.objects.filter(personal_erased_at__isnull=False).count() == 0
+
+
+def test_erasure_waits_for_spooled_entries_so_a_later_replay_cannot_bring_the_person_back(log):
+    """Entries spooled while the database was down are not in it yet: erased now, replaying them later would store
+    the person's data again, unerased."""
+    with entries_table_gone():
+        [spooled] = write(1, client_ip="198.51.100.9")
+    with pytest.raises(ValueError, match="1 audit entry waits in the spool.*replay_audit_spool"):
+        audit_personal_erase(username="alice")
+    assert AuditEntry.objects.filter(personal_erased_at__isnull=False).count() == 0
+    err = io.StringIO()
+    with pytest.raises(CommandError, match="waits in the spool"):
+        call_command("erase_audit_personal_data", "--username", "alice", "--reason", "DSR-42", stdout=io.StringIO(), stderr=err)
+    assert AuditEntry.objects.get(action="command.erase_audit_personal_data").outcome == "denied"
+
+    call_command("replay_audit_spool", stdout=io.StringIO())
+    assert audit_personal_erase(username="alice") == 9
+    assert AuditEntry.objects.get(id=spooled["id"]).username == ""
+    assert "11 entries" in verify_passes()  # the log, the spooled entry and the two commands' entries
 
 
 @pytest.mark.parametrize(("field", "value"), [("username", ""), ("client_ip", None), ("user_agent", "")])
