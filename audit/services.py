@@ -401,7 +401,10 @@ def audit_personal_erase(*, username: str = "", client_ip: str = "") -> int:
     one is reported as an alteration. Returns the number of entries erased."""
     if not username and not client_ip:
         raise ValueError("name a username or an IP address")
-    pending = spool_pending()
+    try:
+        pending = spool_pending()
+    except OSError as exc:
+        raise ValueError(f"the spool cannot be read ({exc.strerror}), so entries waiting in it could escape the erasure") from None
     if pending:
         # Not in the database yet: replayed after this erasure, they would store the person's data again, unerased.
         raise ValueError(

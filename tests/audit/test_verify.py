@@ -459,6 +459,14 @@ def test_erasure_waits_for_spooled_entries_so_a_later_replay_cannot_bring_the_pe
     assert "11 entries" in verify_passes()  # the log, the spooled entry and the two commands' entries
 
 
+def test_erasure_refuses_when_it_cannot_tell_what_waits_in_the_spool(log):
+    stream_path().parent.mkdir(parents=True, exist_ok=True)
+    (stream_path().parent / "spool.jsonl").mkdir()  # the spool's place holds something unreadable as a file
+    with pytest.raises(CommandError, match="spool cannot be read"):
+        call_command("erase_audit_personal_data", "--username", "alice", "--reason", "DSR-42", stdout=io.StringIO())
+    assert AuditEntry.objects.filter(personal_erased_at__isnull=False).count() == 0
+
+
 @pytest.mark.parametrize(("field", "value"), [("username", ""), ("client_ip", None), ("user_agent", "")])
 def test_personal_field_erased_without_the_erasure_mark_is_detected(log, field, value):
     AuditEntry.objects.filter(id=log[5].id).update(**{field: value})
