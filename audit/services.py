@@ -150,13 +150,16 @@ def audit_entry_write(fields: dict[str, Any]) -> dict[str, Any]:
         key = audit_key()
     except SecretsError as exc:
         raise AuditUnavailable(f"audit-hmac-key unavailable ({type(exc).__name__})") from None
-    if _in_callers_transaction():
-        return _entry_write_in_transaction(fields, key)
-    writer = chain_writer()
+    # An entry inside a caller's transaction commits or rolls back with it, so it starts a chain of its own (one
+    # entry), signed once the transaction commits. Rolled back, it leaves no gap in this process's chain (a gap is
+    # what a deletion looks like); committed, its deletion is detected like any other.
+    own_chain = _in_callers_transaction()
+    writer = ChainWriter() if own_chain else chain_writer()
     checkpoint_timer.ensure_started()
     sealed = writer.seal(fields, key)
     try:
-        # The host writer, when one runs, stores and streams the entry; otherwise this process does.
+        # The host writer, when one runs, stores and streams the entry; otherwise (or inside a transaction) this
+        # process does.
         line = stream_line("entry", sealed)
         durable_in_database = writer_client.write(line)
         if durable_in_database is None:
@@ -172,7 +175,9 @@ def audit_entry_write(fields: dict[str, Any]) -> dict[str, Any]:
     writer.settle(sealed["seq"])
     if not durable_in_database:
         logger.error("audit entry %s spooled: the database write failed", sealed["id"])
-    if writer.checkpoint_due():
+    if own_chain:
+        transaction.on_commit(lambda: audit_checkpoint_write(writer=writer, key=key), robust=True)
+    elif writer.checkpoint_due():
         audit_checkpoint_write(writer=writer, key=key)
         _floods_write_quietly()
     return sealed
@@ -183,21 +188,6 @@ def _in_callers_transaction() -> bool:
     inside `atomic`, say). The transaction a test case wraps around each test does not count, as in Django's own
     check of durable blocks: it stands in for autocommit."""
     return connection.in_atomic_block and any(not getattr(block, "_from_testcase", False) for block in connection.atomic_blocks)
-
-
-def _entry_write_in_transaction(fields: dict[str, Any], key: bytes) -> dict[str, Any]:
-    """An entry inside a caller's transaction commits or rolls back with it, so it starts a chain of its own (one
-    entry), signed once the transaction commits. Rolled back, it leaves no gap in this process's chain (a gap is
-    what a deletion looks like); committed, its deletion is detected like any other."""
-    writer = ChainWriter()
-    sealed = writer.seal(fields, key)
-    durable_in_database = committer.write(sealed)  # a savepoint insert, or the spool if the database refuses it
-    writer.settle(sealed["seq"])
-    _stream("entry", sealed)
-    if not durable_in_database:
-        logger.error("audit entry %s spooled: the database write failed", sealed["id"])
-    transaction.on_commit(lambda: audit_checkpoint_write(writer=writer, key=key), robust=True)
-    return sealed
 
 
 def _floods_write_quietly(*, now: float | None = None) -> None:
@@ -408,9 +398,8 @@ def audit_personal_erase(*, username: str = "", client_ip: str = "") -> int:
     if pending:
         # Not in the database yet: replayed after this erasure, they would store the person's data again, unerased.
         raise ValueError(
-            f"{pending} audit entr{'y waits' if pending == 1 else 'ies wait'} in the spool: load "
-            f"{'it' if pending == 1 else 'them'} with replay_audit_spool first, so the erasure reaches "
-            f"{'it' if pending == 1 else 'them'}"
+            f"{pending} audit entr{'y waits' if pending == 1 else 'ies wait'} in the spool: run replay_audit_spool "
+            "first, so that the erasure reaches every entry"
         )
     key = audit_key()
     who = Q()
