@@ -261,7 +261,7 @@ class Variant:
     cpu: float = 0.0
     database_cpu: float = 0.0
     helper_cpu: float = 0.0
-    busy: float = 0.0
+    idle: float = 0.0
     total: float = 0.0
     mismatches: int = 0
     statuses: dict = field(default_factory=dict)
@@ -310,7 +310,7 @@ def measure(variant: Variant, requests: int, clients: int) -> float:
         variant.helper_cpu += server_cpu(variant.helper.pid)[0] - helper_before
     variant.cpu += server_after - server_before
     variant.database_cpu += database_after - database_before
-    variant.busy += (total_after - total_before) - (idle_after - idle_before)
+    variant.idle += idle_after - idle_before
     variant.total += total_after - total_before
     variant.requests += requests
     variant.seconds += elapsed
@@ -337,7 +337,7 @@ def report(variant: Variant) -> dict:
         name = "the hand-off echo" if variant.echo else "the audit writer"
         print(f"{variant.label:>10}: {name} used {variant.helper_cpu * 1000 / requests:.2f} ms CPU per request")
     # Cores idle near 0 means the load was bound by the cores, which everything (clients included) shares.
-    idle = (variant.total - variant.busy) * 100 / max(variant.total, 1e-9)
+    idle = variant.idle * 100 / max(variant.total, 1e-9)
     print(f"{variant.label:>10}: {variant.requests} requests in {variant.seconds:.2f} s = {rate:,.0f} req/s; server + PostgreSQL CPU "
           f"{cpu_ms:.2f} ms per request (PostgreSQL {variant.database_cpu * 1000 / requests:.2f} ms); statuses "
           f"{dict(sorted(variant.statuses.items()))}; unexpected statuses {variant.mismatches}; cores idle {idle:.1f}% of the run")
@@ -352,7 +352,7 @@ def run(env: dict, settings_module: str, args, label: str, writer_socket: str = 
         measure(variant, args.requests, args.clients)
     finally:
         finish(variant)
-    return {**report(variant), "entries": variant.entries}
+    return {**report(variant), "entries": variant.entries, "audited": variant.audited}
 
 
 def main() -> int:
@@ -402,43 +402,58 @@ def main() -> int:
           f"{os.cpu_count()} cores")
     if args.slices:
         return paired(env, args, workdir)
-    socket_path = f"{workdir}/run/audit-writer.sock"
-    costs, cpu_costs, direct_costs, floor_costs, file_costs, entries_ok = [], [], [], [], [], True
+    specs = configurations(args, workdir)
+    costs: dict[str, list[float]] = {label: [] for label, *_ in specs[1:]}
+    cpu_costs, entries_ok = [], True
     # Rounds alternate off and on, so drift on the machine (other load, PostgreSQL's own housekeeping) falls on
     # both; the medians of the rounds are the figures.
     for number in range(1, args.rounds + 1):
         print(f"round {number} of {args.rounds}")
-        off = run(env, "bench.settings_audit_off", args, "audit off")
-        if args.direct:
-            direct = run(env, "ragsecure.settings.local", args, "no writer")
-            direct_costs.append((1 - direct["rate"] / off["rate"]) * 100)
-            entries_ok &= direct["entries"] == args.requests
-        if args.floor:
-            floor = run(env, "bench.settings_handoff_floor", args, "floor", echo_socket=f"{workdir}/run/handoff-echo.sock")
-            floor_costs.append((1 - floor["rate"] / off["rate"]) * 100)
-            echo = f"{workdir}/run/file-store.sock"
-            filed = run(env, "ragsecure.settings.local", args, "file store", writer_socket=echo, echo_socket=echo)
-            file_costs.append((1 - filed["rate"] / off["rate"]) * 100)
-            entries_ok &= load_file_store(env, Path(echo).with_suffix(".jsonl"))
-        on = run(env, "ragsecure.settings.local", args, "audit on", writer_socket=socket_path)
-        entries_ok &= on["entries"] == args.requests
-        costs.append((1 - on["rate"] / off["rate"]) * 100)
+        results: dict[str, dict] = {}
+        for label, module, writer_socket, echo_socket in specs:
+            results[label] = result = run(env, module, args, label, writer_socket, echo_socket)
+            if label != "audit off":
+                costs[label].append(cost(result["rate"], results["audit off"]["rate"]))
+            if result["audited"]:
+                entries_ok &= result["entries"] == args.requests
+            if label == "file store":
+                entries_ok &= load_file_store(env, Path(echo_socket).with_suffix(".jsonl"))
+        on, off = results["audit on"], results["audit off"]
         cpu_costs.append((on["cpu_ms"] / off["cpu_ms"] - 1) * 100)
-        print(f"  round {number}: audit cost {costs[-1]:.1f}% of throughput, +{cpu_costs[-1]:.1f}% CPU per request; "
+        print(f"  round {number}: audit cost {costs['audit on'][-1]:.1f}% of throughput, +{cpu_costs[-1]:.1f}% CPU per request; "
               f"audit entries {on['entries']} for {args.requests} requests")
-    runs = ", ".join(f"{cost:.1f}" for cost in costs)
-    print(f"audit cost: {statistics.median(costs):.1f}% of throughput, median of {args.rounds} round(s) ({runs}) (target <= 15%); "
-          f"CPU per request (server + PostgreSQL, independent of other load on the machine): +{statistics.median(cpu_costs):.1f}%")
-    if direct_costs:
-        print(f"audit cost without the host writer (each worker commits its own entries): {statistics.median(direct_costs):.1f}% "
-              f"({', '.join(f'{cost:.1f}' for cost in direct_costs)})")
-    if floor_costs:
-        print(f"bare durable hand-off, no audit at all (the floor of any design): {statistics.median(floor_costs):.1f}% of throughput "
-              f"({', '.join(f'{cost:.1f}' for cost in floor_costs)})")
-        print(f"audit with a file store (entries built, sealed, fsynced by the same bare process; none in the database): "
-              f"{statistics.median(file_costs):.1f}% ({', '.join(f'{cost:.1f}' for cost in file_costs)})")
+    runs = ", ".join(f"{value:.1f}" for value in costs["audit on"])
+    print(f"audit cost: {statistics.median(costs['audit on']):.1f}% of throughput, median of {args.rounds} round(s) ({runs}) "
+          f"(target <= 15%); CPU per request (server + PostgreSQL, independent of other load on the machine): "
+          f"+{statistics.median(cpu_costs):.1f}%")
+    for label, description in (
+        ("no writer", "audit cost without the host writer (each worker commits its own entries)"),
+        ("floor", "bare durable hand-off, no audit at all (the floor of any design)"),
+        ("file store", "audit with a file store (entries built, sealed, fsynced by the same bare process; none in the database)"),
+    ):
+        if label in costs:
+            print(f"{description}: {statistics.median(costs[label]):.1f}% of throughput "
+                  f"({', '.join(f'{value:.1f}' for value in costs[label])})")
     print(f"audit entries equal requests in every audited run: {'yes, none lost' if entries_ok else 'NO: MISMATCH'}")
     return 0 if entries_ok and verify(env) else 1
+
+
+def configurations(args, workdir: str) -> list[tuple[str, str, str, str]]:
+    """(label, settings module, writer socket, echo socket) of each configuration measured, audit off first."""
+    specs = [("audit off", "bench.settings_audit_off", "", "")]
+    if args.direct:
+        specs.append(("no writer", "ragsecure.settings.local", "", ""))
+    if args.floor:
+        specs.append(("floor", "bench.settings_handoff_floor", "", f"{workdir}/run/handoff-echo.sock"))
+        file_store = f"{workdir}/run/file-store.sock"
+        specs.append(("file store", "ragsecure.settings.local", file_store, file_store))
+    specs.append(("audit on", "ragsecure.settings.local", f"{workdir}/run/audit-writer.sock", ""))
+    return specs
+
+
+def cost(rate: float, off_rate: float) -> float:
+    """What a configuration costs, in % of the throughput with the audit off."""
+    return (1 - rate / off_rate) * 100
 
 
 def verify(env: dict) -> bool:
@@ -465,14 +480,7 @@ def paired(env: dict, args, workdir: str) -> int:
     (its speed changed by a fifth within minutes on some days) then falls on the configurations of a slice alike,
     where rounds of minutes each see a different machine. The cost is the median of the slices' costs."""
     flush_redis(env["REDIS_URL"])
-    specs = [("audit off", "bench.settings_audit_off", "", "")]
-    if args.direct:
-        specs.append(("no writer", "ragsecure.settings.local", "", ""))
-    if args.floor:
-        specs.append(("floor", "bench.settings_handoff_floor", "", f"{workdir}/run/handoff-echo.sock"))
-        file_store = f"{workdir}/run/file-store.sock"
-        specs.append(("file store", "ragsecure.settings.local", file_store, file_store))
-    specs.append(("audit on", "ragsecure.settings.local", f"{workdir}/run/audit-writer.sock", ""))
+    specs = configurations(args, workdir)
     variants: list[Variant] = []
     share = args.requests // args.slices
     rates: dict[str, list[float]] = {label: [] for label, *_ in specs}
@@ -491,7 +499,7 @@ def paired(env: dict, args, workdir: str) -> int:
                 rates[variant.label].append(measure(variant, share, args.clients))
             off = rates["audit off"][-1]
             print(f"slice {number + 1} of {args.slices}: " + ", ".join(
-                f"{label} {rate[-1]:,.0f} req/s" + ("" if label == "audit off" else f" ({(1 - rate[-1] / off) * 100:.1f}%)")
+                f"{label} {rate[-1]:,.0f} req/s" + ("" if label == "audit off" else f" ({cost(rate[-1], off):.1f}%)")
                 for label, rate in rates.items()
             ), flush=True)
     finally:
@@ -503,13 +511,14 @@ def paired(env: dict, args, workdir: str) -> int:
         if variant.audited:
             print(f"{variant.label}: {variant.entries} audit entries stored for {variant.requests} requests")
             entries_ok &= variant.entries == variant.requests
-    if args.floor:
-        entries_ok &= load_file_store(env, Path(f"{workdir}/run/file-store.jsonl"))
+    for label, _, _, echo_socket in specs:
+        if label == "file store":
+            entries_ok &= load_file_store(env, Path(echo_socket).with_suffix(".jsonl"))
     for label in rates:
         if label == "audit off":
             continue
-        costs = [(1 - rate / off) * 100 for rate, off in zip(rates[label], rates["audit off"], strict=True)]
-        overall = (1 - totals[label]["rate"] / totals["audit off"]["rate"]) * 100
+        costs = [cost(rate, off) for rate, off in zip(rates[label], rates["audit off"], strict=True)]
+        overall = cost(totals[label]["rate"], totals["audit off"]["rate"])
         low, high = median_interval(costs)
         print(f"{label}: cost {statistics.median(costs):.1f}% of throughput, median of {len(costs)} slices (95% interval "
               f"{low:.1f} to {high:.1f}; all slices together {overall:.1f}%); CPU per request "
