@@ -55,4 +55,5 @@ class Chunk(models.Model):
     class Meta:
         ordering = ["document", "ordinal"]
         constraints = [models.UniqueConstraint(fields=["document", "ordinal"], name="chunk_document_ordinal")]
-        indexes = [models.Index(fields=["owner", "retrievable"], name="chunk_owner_retrievable")]
+        # token_count rides along so that a retriever reads an owner's collection statistics from the index alone.
+        indexes = [models.Index(fields=["owner", "retrievable", "token_count"], name="chunk_owner_retrievable_len")]

@@ -1,25 +1,29 @@
-"""SQLite FTS5 retrieval over the caller's retrievable chunks, ordered by bm25() (see migration 0002_fulltext)."""
+"""SQLite FTS5 retrieval over the caller's retrievable chunks, ranked by BM25 on the caller's own statistics."""
 
 import uuid
 
 from django.db import connection
 
 from documents.retrieval.base import RetrievedChunk, Retriever
+from documents.retrieval.bm25 import Candidate, bm25_scores
 
 # The FTS table drives the join (CROSS JOIN fixes SQLite's join order): the MATCH yields the
 # candidate rowids, each is looked up by primary key and kept only when it is the owner's and
-# retrievable, all before ORDER BY ... LIMIT ranks them.
-_SEARCH = """
-SELECT chunk.id, chunk.document_id, document.title, chunk.text, chunk.ordinal, -bm25(documents_chunk_fts) AS score
+# retrievable. FTS5's own bm25() is not used: it weighs terms by their frequency across the whole
+# table (other tenants' and quarantined chunks included), so its order would tell a caller
+# whether someone else's documents hold a word.
+_CANDIDATES = """
+SELECT chunk.id, chunk.document_id, document.title, chunk.text, chunk.ordinal, chunk.token_count
 FROM documents_chunk_fts
 CROSS JOIN documents_chunk AS chunk ON chunk.id = documents_chunk_fts.rowid
 CROSS JOIN documents_document AS document ON document.id = chunk.document_id
 WHERE documents_chunk_fts MATCH %s
   AND chunk.owner_id = %s
   AND chunk.retrievable
-ORDER BY score DESC, chunk.id
-LIMIT %s
 """
+
+# The owner's collection statistics, read from the (owner, retrievable, token_count) index alone.
+_STATISTICS = "SELECT COUNT(*), AVG(token_count) FROM documents_chunk WHERE owner_id = %s AND retrievable"
 
 
 def fts5_query(terms: list[str]) -> str:
@@ -32,16 +36,20 @@ def fts5_query(terms: list[str]) -> str:
 
 
 class SqliteFtsRetriever(Retriever):
-    """Orders by FTS5's bm25(); reports rank-based scores (see below)."""
+    """FTS5 finds the owner's matching chunks; BM25 ranks them on the owner's statistics alone."""
 
     def _search(self, *, owner_id: int, terms: list[str], top_k: int) -> list[RetrievedChunk]:
         with connection.cursor() as cursor:
-            cursor.execute(_SEARCH, [fts5_query(terms), owner_id, top_k])
-            rows = cursor.fetchall()
-        # bm25() weighs terms by their frequency across the whole table, other users' chunks
-        # included; its value would tell a caller about documents it cannot see. Callers get
-        # the rank instead (1, 1/2, 1/3, ...): higher is better, and it depends on the order alone.
-        return [_retrieved(row, score=1.0 / rank) for rank, row in enumerate(rows, start=1)]
+            cursor.execute(_CANDIDATES, [fts5_query(terms), owner_id])
+            rows = {row[0]: row for row in cursor.fetchall()}
+            if not rows:
+                return []
+            cursor.execute(_STATISTICS, [owner_id])
+            total, average_length = cursor.fetchone()
+        candidates = [Candidate(key=row[0], length=row[5], text=row[3]) for row in rows.values()]
+        scores = bm25_scores(terms=terms, candidates=candidates, total=total, average_length=float(average_length or 0))
+        best = sorted(rows, key=lambda chunk_id: (-scores[chunk_id], chunk_id))[:top_k]
+        return [_retrieved(rows[chunk_id], score=round(scores[chunk_id], 6)) for chunk_id in best]
 
 
 def _retrieved(row: tuple, *, score: float) -> RetrievedChunk:

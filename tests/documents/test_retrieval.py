@@ -161,6 +161,42 @@ class RetrieverContract:
 
     # -- ranking ------------------------------------------------------------------------------------
 
+    # -- no signal about other tenants ---------------------------------------------------------------
+
+    def probe_order(self, retriever, owner) -> list[str]:
+        """The order of the owner's two probe chunks for the query "T C" (T the probed word, C a word only they have)."""
+        return [r.text for r in retriever.search(owner_id=owner.id, query="tapir cormorant", top_k=2)]
+
+    def test_ranking_gives_no_signal_about_other_tenants_words(self, retriever, alice, bob):
+        """Whether another tenant uses the probed word (or deletes it again) never changes the caller's order."""
+        add_document(alice, ["marker tapir lorem"], title="probe t")
+        add_document(alice, ["marker cormorant lorem"], title="probe c")
+        alone = self.probe_order(retriever, alice)
+
+        others = [add_document(bob, [f"tapir tapir tapir {FILLER} {n}"], title=f"bob {n}") for n in range(20)]
+        assert self.probe_order(retriever, alice) == alone
+        for document in others:
+            document.delete()
+        assert self.probe_order(retriever, alice) == alone
+
+    def test_quarantined_text_is_in_no_statistic(self, retriever, alice):
+        """The caller's own quarantined chunks weigh nothing: releasing none, the order stays put."""
+        add_document(alice, ["marker tapir lorem"], title="probe t")
+        add_document(alice, ["marker cormorant lorem"], title="probe c")
+        before = self.probe_order(retriever, alice)
+
+        add_document(alice, [f"tapir tapir {FILLER} {n}" for n in range(20)], title="held", retrievable=False)
+        assert self.probe_order(retriever, alice) == before
+
+    def test_scores_depend_only_on_the_callers_retrievable_chunks(self, retriever, alice, bob):
+        add_document(alice, [f"tapir {FILLER}", f"tapir cormorant {FILLER} again"], title="mine")
+        before = [(r.chunk_id, r.score) for r in retriever.search(owner_id=alice.id, query="tapir cormorant", top_k=5)]
+        add_document(bob, [f"cormorant {FILLER} {n}" for n in range(30)], title="theirs")
+        add_document(alice, [f"cormorant {FILLER} held"], title="held", retrievable=False)
+        after = [(r.chunk_id, r.score) for r in retriever.search(owner_id=alice.id, query="tapir cormorant", top_k=5)]
+        assert after == before
+
+
     def test_returns_matching_chunks_best_first(self, retriever, alice):
         both = add_document(alice, [f"falcon harbour {FILLER}"], title="both")
         one = add_document(alice, [f"falcon {FILLER} mill"], title="one")
