@@ -102,11 +102,9 @@ def main() -> int:
         manage("collectstatic", "--noinput", "-v", "0", env=env)
         audit_writer = start_audit_writer(env)
         say(f"serving on http://{BIND} with {workers} worker(s)")
+        # gunicorn.conf.py holds the server's settings (worker class, threads, limits); only these two vary here.
         gunicorn = subprocess.Popen(  # noqa: S603
-            [PYTHON, "-m", "gunicorn", "ragsecure.wsgi:application", "--bind", BIND, "--workers", str(workers),
-             # Threads let one worker's requests share an audit group commit while others wait on I/O.
-             "--worker-class", "gthread", "--threads", env.get("RAGSECURE_THREADS", "4"),
-             "--access-logfile", "-", "--forwarded-allow-ips", "", "--limit-request-field_size", "16384"],
+            [PYTHON, "-m", "gunicorn", "--config", "gunicorn.conf.py", "--bind", BIND, "--workers", str(workers)],
             cwd=ROOT,
             env=env,
         )
