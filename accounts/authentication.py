@@ -7,10 +7,16 @@ from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import ExpiredTokenError, TokenError
 from rest_framework_simplejwt.models import TokenUser
 
-from accounts.ratelimit import RateDecision
+from accounts.ratelimit import RateDecision, ip_rate_key, rate_limit_hit
 from accounts.revocation import UserState, access_token_check
 from accounts.tokens import AccessToken
-from ragsecure.errors import TokenExpired, TokenInvalid, TokenRevoked
+from audit.context import audit_verdict
+from ragsecure.conf import ragsecure_settings
+from ragsecure.errors import AuthenticationFailed, RateLimited, TokenExpired, TokenInvalid, TokenRevoked
+from ragsecure.net import client_ip
+
+# Failed authentications per client IP and minute before they are answered 429 (ANONYMOUS_RATES["auth_failures"]).
+DEFAULT_AUTH_FAILURES_PER_MINUTE = 30
 
 _WHITESPACE = re.compile(r"\s")
 
@@ -71,10 +77,14 @@ class BearerTokenAuthentication(JWTAuthentication):
         if scheme.lower() != "bearer":
             return None
         credentials = credentials.strip()
-        if not credentials or _WHITESPACE.search(credentials):
-            raise TokenInvalid()
-        token = self.get_validated_token(credentials)
-        principal = self.get_user(token)
+        try:
+            if not credentials or _WHITESPACE.search(credentials):
+                raise TokenInvalid()
+            token = self.get_validated_token(credentials)
+            principal = self.get_user(token)
+        except AuthenticationFailed:
+            authentication_failure_limit(request)
+            raise
         if principal.rate is not None:
             # For the RateLimit-* headers, whatever the view then answers.
             request._request.rate_decision = principal.rate
@@ -109,3 +119,18 @@ class BearerTokenAuthentication(JWTAuthentication):
             raise TokenRevoked()
         return Principal(validated_token, state, check.rate)
 
+
+
+def authentication_failure_limit(request: Request) -> None:
+    """Count a failed authentication against the client IP; raise RateLimited once the IP is past its per-minute limit.
+
+    Only failures count: a caller with a valid token behind the same address is never refused for an attacker's guesses.
+    """
+    limit = int(ragsecure_settings.ANONYMOUS_RATES.get("auth_failures", DEFAULT_AUTH_FAILURES_PER_MINUTE))
+    decision = rate_limit_hit(ip_rate_key(client_ip(request), "auth_failures"), limit=limit)
+    audit_verdict(
+        "rate_limit", {"scope": "ip:auth_failures", "allowed": decision.allowed, "limit": decision.limit, "remaining": decision.remaining}
+    )
+    if not decision.allowed:
+        request._request.rate_decision = decision
+        raise RateLimited(headers={"Retry-After": str(decision.retry_after)})

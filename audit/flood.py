@@ -1,7 +1,9 @@
-"""Flood summaries: anonymous requests that a per-IP limiter rejects are counted per IP and minute in Redis,
-and written as one entry per IP per minute with the count, so a flood cannot fill the database.
+"""Flood summaries: requests alike enough that one full entry says all (per-IP and per-user 429s, failed
+authentication, 404 scans, health probes) are counted per client IP, kind and minute in Redis. The first
+of a minute keeps its full entry; the others become one summary entry with the count once the minute ends.
 
-Without Redis every rejected request is written individually (nothing is lost).
+Kinds come from a fixed vocabulary (status, error code, action), never from the request's own text, so an
+attacker cannot make keys, and so entries, without bound. Without Redis every request is written in full.
 """
 
 import time
@@ -13,35 +15,70 @@ KEY_TTL_SECONDS = 24 * 3600
 # Every counter of a flood minute is listed here (scored by its minute), so taking the ended minutes reads this
 # index instead of scanning the whole keyspace (rate-limit logs included) at every checkpoint.
 DUE_INDEX = "rs:audit-flood:due"
+# Credential attempts (POSTs to these) stay entries of their own: the per-IP sign-in limit and the lockout bound them.
+SIGN_IN_ACTIONS = frozenset({"auth.token", "auth.token_refresh", "admin.login"})
 
 
-def _key(ip: str, scope: str, minute: int) -> str:
-    return f"rs:{{ip:{ip}}}:audit-flood:{scope}:{minute}"
+def flood_kind(*, status: int, method: str, caller_kind: str, actor_id: int | None, action: str, detail: dict) -> str | None:
+    """The kind a request is counted under when it is one of many alike, or None when it keeps a full entry.
+
+    Anonymous requests other than credential attempts (probes, scans, failed authentication, their 429s) are
+    counted by status and error code (or action); an authenticated caller's requests keep full entries, except
+    the 429s past their tier limit.
+    """
+    verdict = detail.get("rate_limit")
+    limited = status == 429 and isinstance(verdict, dict) and verdict.get("allowed") is False
+    if caller_kind == "jwt":
+        if limited and verdict.get("scope") == "user" and actor_id is not None:
+            return f"429:user:{actor_id}"
+        return None
+    if caller_kind != "anonymous":
+        return None
+    if limited and str(verdict.get("scope", "")).startswith("ip:"):
+        return f"429:{verdict['scope']}"
+    if status == 429 or (method == "POST" and action in SIGN_IN_ACTIONS):
+        return None  # a sign-in attempt, or a 429 for another reason (a lockout), keeps its own entry
+    error = detail.get("error")
+    return f"{status}:{error if isinstance(error, str) and error.isidentifier() else action}"
 
 
-def flood_count(*, ip: str, scope: str, now: float | None = None) -> bool:
-    """Count one rejected request toward its IP's minute summary; False when Redis cannot count it (write it instead)."""
-    return _add(ip, scope, int((now if now is not None else time.time()) // 60), 1)
+def flood_kind_status(kind: str) -> int:
+    return int(kind.partition(":")[0])
 
 
-def _add(ip: str, scope: str, minute: int, amount: int) -> bool:
-    """Add `amount` to an IP's minute counter and list the minute as due; False when Redis cannot take it."""
-    key = _key(ip, scope, minute)
+def flood_kind_user(kind: str) -> int | None:
+    """The user a per-user kind counts for (`429:user:<id>`), else None."""
+    _, _, rest = kind.partition(":")
+    prefix, _, user_id = rest.partition(":")
+    return int(user_id) if prefix == "user" and user_id.isdigit() else None
 
-    def add(client) -> None:
+
+def _key(ip: str, kind: str, minute: int) -> str:
+    return f"rs:{{ip:{ip}}}:audit-flood:{kind}:{minute}"
+
+
+def flood_count(*, ip: str, kind: str, now: float | None = None) -> int | None:
+    """Count one request toward its IP's minute of `kind`: how many that minute holds now, or None when Redis cannot count it."""
+    return _add(ip, kind, int((now if now is not None else time.time()) // 60), 1)
+
+
+def _add(ip: str, kind: str, minute: int, amount: int) -> int | None:
+    """Add `amount` to an IP's minute counter and list the minute as due; the new count, or None when Redis cannot take it."""
+    key = _key(ip, kind, minute)
+
+    def add(client) -> int:
         # One round trip; not a transaction, because the index and the counter live in different hash slots.
         pipe = client.pipeline(transaction=False)
         pipe.incrby(key, amount)
         pipe.expire(key, KEY_TTL_SECONDS)
         pipe.zadd(DUE_INDEX, {key: minute}, nx=True)
         pipe.expire(DUE_INDEX, KEY_TTL_SECONDS)
-        pipe.execute()
+        return int(pipe.execute()[0])
 
     try:
-        redis_gate.run(add)
+        return redis_gate.run(add)
     except RedisUnavailable:
-        return False
-    return True
+        return None
 
 
 def floods_due(*, now: float | None = None, limit: int = 1000) -> list[dict]:
@@ -57,13 +94,13 @@ def floods_due(*, now: float | None = None, limit: int = 1000) -> list[dict]:
             if count is None:
                 continue  # another process took it (or it expired)
             tag, _, rest = key.partition("}:audit-flood:")
-            scope, _, minute = rest.rpartition(":")
-            if not minute.isdigit():
+            kind, _, minute = rest.rpartition(":")
+            if not minute.isdigit() or not kind.partition(":")[0].isdigit():
                 continue
             summaries.append(
                 {
                     "ip": tag.removeprefix("rs:{ip:"),
-                    "scope": scope,
+                    "kind": kind,
                     "minute": datetime.fromtimestamp(int(minute) * 60, tz=UTC).isoformat(),
                     "minute_number": int(minute),
                     "count": int(count),
@@ -79,4 +116,4 @@ def floods_due(*, now: float | None = None, limit: int = 1000) -> list[dict]:
 
 def flood_restore(summary: dict) -> bool:
     """Put a taken summary's count back (its entry could not be written), to be taken again at the next pass."""
-    return _add(summary["ip"], summary["scope"], summary["minute_number"], summary["count"])
+    return _add(summary["ip"], summary["kind"], summary["minute_number"], summary["count"]) is not None

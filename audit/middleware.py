@@ -9,24 +9,14 @@ from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse
 
 from audit.context import AuditContext, audit_scope
-from audit.flood import flood_count
-from audit.services import audit_entry_write, audit_fields, checkpoint_timer
+from audit.flood import flood_count, flood_kind
+from audit.services import audit_entry_write, audit_fields, checkpoint_timer, outcome_for_status
 from audit.spool import AuditUnavailable
+from ragsecure.conf import ragsecure_settings
 from ragsecure.errors import ServiceUnavailable, json_error_response
 from ragsecure.net import client_ip
 
 logger = logging.getLogger("ragsecure.audit")
-
-
-def outcome_for_status(status: int) -> str:
-    """The outcome a status implies when nothing more specific was recorded."""
-    if status == 429:
-        return "throttled"
-    if status >= 500:
-        return "error"
-    if status >= 400:
-        return "denied"
-    return "allowed"
 
 
 def _caller(request: HttpRequest, context: AuditContext) -> dict:
@@ -70,18 +60,26 @@ def _view_action(request: HttpRequest, view_func: Callable) -> tuple[str, bool]:
     return "http.request", False
 
 
-def _summarised_flood(request: HttpRequest, response: HttpResponse, context: AuditContext) -> bool:
-    """True when this is an anonymous request rejected by a per-IP limiter and it was counted into its minute's summary."""
-    verdict = context.detail.get("rate_limit")
-    if response.status_code != 429 or not isinstance(verdict, dict) or not str(verdict.get("scope", "")).startswith("ip:"):
+def _summarised_flood(request: HttpRequest, response: HttpResponse, context: AuditContext, caller: dict) -> bool:
+    """True when the request is one of many alike and was counted into its minute's summary instead of its own entry.
+
+    The first of its kind in a minute keeps its full entry (marked as such), so every kind of flood shows in detail once.
+    """
+    if not ragsecure_settings.AUDIT_FLOOD_SUMMARIES:
         return False
-    if verdict.get("allowed") is not False:
-        return False  # a 429 for another reason (a sign-in lockout) keeps its own entry
-    if _caller(request, context)["auth_kind"] != "anonymous":
+    kind = flood_kind(
+        status=response.status_code, method=request.method or "", caller_kind=caller["auth_kind"], actor_id=caller.get("actor_id"),
+        action=context.action, detail=context.detail,
+    )
+    if kind is None:
         return False
-    if not flood_count(ip=client_ip(request), scope=verdict["scope"][3:]):
-        return False
+    count = flood_count(ip=client_ip(request), kind=kind)
+    if count is None:
+        return False  # Redis cannot count it: written in full, nothing lost
     checkpoint_timer.ensure_started()  # its ticks write the summary once the minute has ended
+    if count == 1:
+        context.detail["flood"] = {"kind": kind, "first_of_minute": True}
+        return False
     return True
 
 
@@ -98,9 +96,9 @@ class AuditMiddleware:
         with audit_scope(context):
             response = self.get_response(request)
         duration_ms = (time.perf_counter() - started) * 1000
-        if _summarised_flood(request, response, context):
-            return response
         caller = _caller(request, context)
+        if _summarised_flood(request, response, context, caller):
+            return response
         try:
             audit_entry_write(
                 audit_fields(

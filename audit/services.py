@@ -21,7 +21,7 @@ from django.utils.ipv6 import clean_ipv6_address
 from audit.chain import ChainWriter, audit_key, chain_reset, chain_writer, checkpoint_mac, current_chain_writer, erasure_mac
 from audit.commit import committer, entry_from_document, insert_entries
 from audit.context import AuditContext
-from audit.flood import flood_restore, floods_due
+from audit.flood import flood_kind_status, flood_kind_user, flood_restore, floods_due
 from audit.models import AuditCheckpoint, AuditEntry
 from audit.sanitize import clean, clean_detail, clean_query_string, personal_digest
 from audit.spool import AuditUnavailable, spool_drain, spool_pending
@@ -41,6 +41,17 @@ def time_ordered_uuid(random: bytes | None = None) -> uuid.UUID:
     random_bits = int.from_bytes(random if random is not None and len(random) == 10 else os.urandom(10), "big")
     value = (millis & (2**48 - 1)) << 80 | 0x7 << 76 | (random_bits >> 62 & 0xFFF) << 64 | 0b10 << 62 | (random_bits & (2**62 - 1))
     return uuid.UUID(int=value)
+
+
+def outcome_for_status(status: int) -> str:
+    """The outcome a status implies when nothing more specific was recorded."""
+    if status == 429:
+        return "throttled"
+    if status >= 500:
+        return "error"
+    if status >= 400:
+        return "denied"
+    return "allowed"
 
 
 def audit_fields(
@@ -199,14 +210,22 @@ def _floods_write_quietly(*, now: float | None = None) -> None:
 
 
 def audit_floods_write(*, now: float | None = None) -> int:
-    """Write the summary entries of flood minutes that have ended (one per IP per minute, with the count)."""
+    """Write the summary entries of flood minutes that have ended (one per IP, kind and minute, with the count).
+
+    A minute that held one request has its full entry already and gets no summary. Returns the summaries written.
+    """
     summaries = floods_due(now=now)
+    written = 0
     for number, summary in enumerate(summaries):
+        if summary["count"] <= 1:
+            continue
+        status, user_id = flood_kind_status(summary["kind"]), flood_kind_user(summary["kind"])
         try:
             audit_entry_write(
                 audit_fields(
-                    action="flood.summary", outcome="throttled", auth_kind="anonymous", client_ip=summary["ip"], status=429,
-                    detail={"scope": summary["scope"], "minute": summary["minute"], "rejected_requests": summary["count"]},
+                    action="flood.summary", outcome=outcome_for_status(status), auth_kind="jwt" if user_id else "anonymous",
+                    actor_id=user_id, client_ip=summary["ip"], status=status,
+                    detail={"kind": summary["kind"], "minute": summary["minute"], "requests": summary["count"], "written_in_full": 1},
                 )
             )
         except AuditUnavailable:
@@ -214,10 +233,12 @@ def audit_floods_write(*, now: float | None = None) -> int:
             for untaken in summaries[number:]:
                 if not flood_restore(untaken):
                     logger.critical(
-                        "flood summary of %s for %s lost: %s rejected requests", untaken["ip"], untaken["minute"], untaken["count"]
+                        "flood summary of %s (%s) for %s lost: %s requests", untaken["ip"], untaken["kind"], untaken["minute"],
+                        untaken["count"],
                     )
             raise
-    return len(summaries)
+        written += 1
+    return written
 
 
 def audit_checkpoint_write(*, writer: ChainWriter | None = None, key: bytes | None = None, kind: str = "checkpoint") -> dict | None:

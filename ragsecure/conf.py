@@ -25,7 +25,7 @@ DEFAULTS: dict[str, Any] = {
     "REDIS_RETRY_INTERVAL": 2.0,
     "REDIS_WARNING_INTERVAL": 60.0,
     # Rate limits of anonymous endpoint groups, requests per minute per client IP
-    "ANONYMOUS_RATES": {"auth": 30, "public": 300},
+    "ANONYMOUS_RATES": {"auth": 30, "public": 300, "auth_failures": 30},
     # Sign-in lockout: FREE_FAILURES per name and IP within WINDOW s, then BASE_COOLOFF s doubling up to
     # MAX_COOLOFF; GLOBAL_FAILURES per name within GLOBAL_WINDOW s hold off every IP the name never signed in from.
     "LOGIN_LOCKOUT": {
@@ -42,7 +42,10 @@ DEFAULTS: dict[str, Any] = {
     "AUDIT_CHECKPOINT_SECONDS": 60.0,
     "AUDIT_PROMPT_LIMIT": 2048,
     "AUDIT_CHECKPOINT_AT_EXIT": True,
-    "AUDIT_CHECKPOINT_TIMER": True,  # a thread per process signs an idle chain's tail after AUDIT_CHECKPOINT_SECONDS
+    "AUDIT_CHECKPOINT_TIMER": True,
+    # Floods of alike requests (per-IP and per-user 429s, failed authentication, 404 scans, health probes) keep one full
+    # entry and one summary per client IP, kind and minute; False writes every request in full (unbounded under attack).
+    "AUDIT_FLOOD_SUMMARIES": True,  # a thread per process signs an idle chain's tail after AUDIT_CHECKPOINT_SECONDS
     # The host audit writer's Unix socket (`manage.py audit_writer`); empty: each process writes its own entries.
     "AUDIT_WRITER_SOCKET": "",
     "AUDIT_WRITER_TIMEOUT": 5.0,  # seconds a request waits for the writer before writing its entry itself

@@ -32,7 +32,7 @@ RAGSECURE = {
     "SECRETS_DIR": os.path.join(tempfile.gettempdir(), f"ragsecure-test-secrets-{os.getpid()}"),
     "REDIS_RETRY_INTERVAL": 0.0,
     # Per-IP limits stay out of the way of tests that log in often; rate-limit tests set their own.
-    "ANONYMOUS_RATES": {"auth": 100_000, "public": 100_000},
+    "ANONYMOUS_RATES": {"auth": 100_000, "public": 100_000, "auth_failures": 100_000},
     # The test database is gone by interpreter exit.
     "AUDIT_CHECKPOINT_AT_EXIT": False,
     # Tests write checkpoints where they expect them; a timer thread would add its own at random moments.

@@ -387,16 +387,18 @@ def test_ip_throttled_sign_in_is_audited(api, user, settings):
     entry = audit_entry(allowed)
     assert entry.detail["rate_limit"] == {"scope": "ip:auth", "allowed": True, "limit": 1, "remaining": 0}
 
-    rejected = [sign_in(api, "203.0.113.8") for _ in range(3)]
+    rejected = [sign_in(api, "203.0.113.8") for _ in range(4)]
 
     assert {response.status_code for response in rejected} == {429}
-    # An anonymous flood is summarised per IP and minute, not written request by request...
-    assert not AuditEntry.objects.filter(request_id__in=[response["X-Request-ID"] for response in rejected]).exists()
-    # ...in one entry once the minute has ended.
+    # An anonymous flood keeps the first rejection of the minute in full, not the rest request by request...
+    first = audit_entry(rejected[0])
+    assert first.detail["flood"] == {"kind": "429:ip:auth", "first_of_minute": True}
+    assert not AuditEntry.objects.filter(request_id__in=[response["X-Request-ID"] for response in rejected[1:]]).exists()
+    # ...and counts them all in one entry once the minute has ended.
     assert audit_floods_write(now=time.time() + 120) == 1
     summary = AuditEntry.objects.get(action="flood.summary", client_ip="203.0.113.8")
     assert summary.outcome == "throttled" and summary.status == 429
-    assert summary.detail["rejected_requests"] == 3 and summary.detail["scope"] == "auth"
+    assert summary.detail["requests"] == 4 and summary.detail["kind"] == "429:ip:auth"
 
 
 def test_anonymous_limit_of_zero_denies(api, user, settings):

@@ -217,7 +217,8 @@ def test_stream_carries_every_entry_with_its_mac():
 
 
 @pytest.mark.database
-def test_request_entries_form_one_chain(api):
+def test_request_entries_form_one_chain(api, settings):
+    settings.RAGSECURE = {**settings.RAGSECURE, "AUDIT_FLOOD_SUMMARIES": False}
     for _ in range(3):
         assert api.get("/healthz").status_code == 200
     stored = list(AuditEntry.objects.order_by("seq"))

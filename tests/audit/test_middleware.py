@@ -389,6 +389,7 @@ def test_huge_path_is_truncated(api):
 
 
 def test_chain_verifies_after_hostile_requests(api, settings):
+    settings.RAGSECURE = {**settings.RAGSECURE, "AUDIT_FLOOD_SUMMARIES": False}
     hostile = [
         *({"HTTP_USER_AGENT": agent} for agent in HOSTILE_AGENTS),
         {"HTTP_USER_AGENT": "U" * 10_240},

@@ -21,6 +21,12 @@ from tests.conftest import assert_error
 pytestmark = pytest.mark.database
 
 
+@pytest.fixture(autouse=True)
+def every_request_in_full(settings):
+    """These tests count /healthz entries one by one: no flood summaries."""
+    settings.RAGSECURE = {**settings.RAGSECURE, "AUDIT_FLOOD_SUMMARIES": False}
+
+
 def spooled() -> list[dict]:
     if not spool_path().exists():
         return []
