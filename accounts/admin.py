@@ -106,7 +106,10 @@ class UserAdmin(DjangoUserAdmin):
 
 @admin.register(Tier)
 class TierAdmin(admin.ModelAdmin):
-    list_display = ("name", "requests_per_minute", "llm_tokens_per_day", "max_top_k", "max_document_bytes", "retrieved_bytes_per_hour")
+    list_display = (
+        "name", "requests_per_minute", "llm_tokens_per_day", "max_top_k", "max_document_bytes", "retrieved_bytes_per_hour",
+        "max_documents", "max_stored_bytes",
+    )
     search_fields = ("name",)
 
 

@@ -7,13 +7,16 @@ SCOPES = {
     "admin": "Administer documents of every user.",
 }
 
-_TIER_FIELDS = ("requests_per_minute", "llm_tokens_per_day", "max_top_k", "max_document_bytes", "retrieved_bytes_per_hour")
+_TIER_FIELDS = (
+    "requests_per_minute", "llm_tokens_per_day", "max_top_k", "max_document_bytes", "retrieved_bytes_per_hour", "max_documents",
+    "max_stored_bytes",
+)
 TIERS = {
     name: dict(zip(_TIER_FIELDS, limits, strict=True))
     for name, limits in {
-        "free": (10, 20_000, 5, 100_000, 2_000_000),
-        "pro": (100, 500_000, 20, 1_000_000, 50_000_000),
-        "enterprise": (1000, 10_000_000, 100, 1_000_000, 500_000_000),
+        "free": (10, 20_000, 5, 100_000, 2_000_000, 100, 10_000_000),
+        "pro": (100, 500_000, 20, 1_000_000, 50_000_000, 10_000, 1_000_000_000),
+        "enterprise": (1000, 10_000_000, 100, 1_000_000, 500_000_000, 100_000, 20_000_000_000),
     }.items()
 }
 

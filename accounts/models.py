@@ -35,12 +35,17 @@ class Tier(models.Model):
     max_top_k = models.PositiveIntegerField()
     max_document_bytes = models.PositiveBigIntegerField()
     retrieved_bytes_per_hour = models.PositiveBigIntegerField()
+    max_documents = models.PositiveIntegerField(default=1000, help_text="Documents a user may hold at once.")
+    max_stored_bytes = models.PositiveBigIntegerField(default=100_000_000, help_text="UTF-8 bytes of documents a user may hold at once.")
 
     class Meta:
         ordering = ["requests_per_minute", "name"]
 
     def __str__(self) -> str:
         return self.name
+
+
+ATOMIC_USER_FIELDS = frozenset({"token_generation", "documents_stored", "bytes_stored"})
 
 
 class User(AbstractUser):
@@ -51,6 +56,9 @@ class User(AbstractUser):
     # Tokens carry the generation they were issued under; bumping it (only ever
     # with an atomic UPDATE, see accounts.services) revokes every older token.
     token_generation = models.PositiveIntegerField(default=0, editable=False)
+    # What the user's documents take, against the tier's caps; changed only by atomic UPDATEs (accounts.services).
+    documents_stored = models.PositiveIntegerField(default=0, editable=False)
+    bytes_stored = models.PositiveBigIntegerField(default=0, editable=False)
 
     class Meta:
         permissions = [
@@ -63,12 +71,12 @@ class User(AbstractUser):
     def save(self, *args, **kwargs) -> None:
         password_changed = self._password is not None and not self._state.adding
         if not self._state.adding and kwargs.get("update_fields") is None:
-            # Never write token_generation from a possibly stale in-memory copy:
-            # that could undo a revocation made since this object was loaded.
+            # Never write the atomically updated counters from a possibly stale in-memory copy:
+            # that could undo a revocation, or a document's storage, made since this object was loaded.
             kwargs["update_fields"] = [
                 field.name
                 for field in self._meta.concrete_fields
-                if not field.primary_key and field.name != "token_generation"
+                if not field.primary_key and field.name not in ATOMIC_USER_FIELDS
             ]
         super().save(*args, **kwargs)
         if password_changed:

@@ -47,6 +47,8 @@ class TierSerializer(serializers.Serializer):
     max_top_k = serializers.IntegerField()
     max_document_bytes = serializers.IntegerField()
     retrieved_bytes_per_hour = serializers.IntegerField()
+    max_documents = serializers.IntegerField(help_text="Documents a user may hold at once.")
+    max_stored_bytes = serializers.IntegerField(help_text="UTF-8 bytes of documents a user may hold at once.")
 
 
 class TokenInfoSerializer(serializers.Serializer):
@@ -59,6 +61,8 @@ class UsageSerializer(serializers.Serializer):
     requests_remaining = serializers.IntegerField(help_text="Requests left in the rolling minute (this one counted).")
     tokens_remaining_today = serializers.IntegerField(help_text="LLM tokens left today (UTC).")
     retrieved_bytes_remaining = serializers.IntegerField(help_text="Retrieved bytes left this hour (UTC).")
+    documents_stored = serializers.IntegerField(help_text="Documents the user holds.")
+    bytes_stored = serializers.IntegerField(help_text="UTF-8 bytes of the documents the user holds.")
 
 
 class MeSerializer(serializers.Serializer):

@@ -223,3 +223,24 @@ def user_limits_reset(*, users: list[User], actor: User | None, reason: str) -> 
         except RedisUnavailable:
             pass
     _record("admin.reset_limits", actor=actor, reason=reason, users=[user.pk for user in users])
+
+
+def storage_reserve(*, user_id: int, tier: Tier | None, size: int) -> bool:
+    """Count one more stored document of `size` bytes against the user's tier caps; False (nothing counted) past them.
+
+    One conditional UPDATE: concurrent uploads can never together pass a cap. Call it inside the transaction that
+    stores the document, so a failed store gives the room back.
+    """
+    if tier is None or tier.max_documents < 1 or size > tier.max_stored_bytes:
+        return False
+    reserved = User.objects.filter(
+        pk=user_id, documents_stored__lt=tier.max_documents, bytes_stored__lte=tier.max_stored_bytes - size
+    ).update(documents_stored=F("documents_stored") + 1, bytes_stored=F("bytes_stored") + size)
+    return reserved == 1
+
+
+def storage_release(*, user_id: int, size: int) -> None:
+    """Give back the room of one deleted document (never below zero)."""
+    User.objects.filter(pk=user_id, documents_stored__gte=1, bytes_stored__gte=size).update(
+        documents_stored=F("documents_stored") - 1, bytes_stored=F("bytes_stored") - size
+    )

@@ -32,11 +32,6 @@ class DocumentPagination(PageNumberPagination):
     max_page_size = 100
 
 
-def _max_document_bytes(request: Request) -> int:
-    tier = tier_get(tier_id=request.user.tier_id)
-    return tier.max_document_bytes if tier else 0
-
-
 class DocumentListCreateApi(APIView):
     """The caller's own documents: list them, or upload one."""
 
@@ -61,7 +56,8 @@ class DocumentListCreateApi(APIView):
         serializer = DocumentCreateSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
-        limit = _max_document_bytes(request)
+        tier = tier_get(tier_id=request.user.tier_id)
+        limit = tier.max_document_bytes if tier else 0
         if "upload" in data:
             upload = data["upload"]
             if upload.size is not None and upload.size > limit:
@@ -69,20 +65,20 @@ class DocumentListCreateApi(APIView):
             content = decode_upload(upload.read(limit + 1))
         else:
             content = data["content"]
-        if len(content.encode("utf-8")) > limit:
-            raise PayloadTooLarge("The document is larger than your tier allows.")
         document = services.document_create(owner=request.user, title=data["title"], content=content)
         return Response(DocumentSerializer(document).data, status=status.HTTP_201_CREATED)
 
 
 class DocumentDetailApi(APIView):
-    """One of the caller's documents; `admin` may delete any document."""
+    """One of the caller's documents: read it, or delete it (`documents:write`); `admin` may delete any document."""
 
     audit_action = {"GET": "documents.get", "DELETE": "documents.delete"}
 
     @property
     def required_scopes(self) -> tuple[str, ...]:
-        return ("admin",) if self.request.method == "DELETE" else ("documents:read",)
+        if self.request.method != "DELETE":
+            return ("documents:read",)
+        return ("admin",) if "admin" in getattr(self.request.user, "scopes", ()) else ("documents:write",)
 
     @extend_schema(responses={200: DocumentDetailSerializer})
     def get(self, request: Request, document_id: uuid.UUID) -> Response:
@@ -93,7 +89,10 @@ class DocumentDetailApi(APIView):
 
     @extend_schema(responses={204: None})
     def delete(self, request: Request, document_id: uuid.UUID) -> Response:
-        document = selectors.document_get_any(document_id=document_id)
+        if "admin" in request.user.scopes:
+            document = selectors.document_get_any(document_id=document_id)
+        else:
+            document = selectors.document_get(owner_id=request.user.pk, document_id=document_id)
         if document is None:
             raise NotFound()
         services.document_delete(document=document, actor=request.user)

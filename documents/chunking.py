@@ -7,9 +7,14 @@ every word of a chunk is a word of the document.
 
 import re
 
-from documents.text import token_spans
+from documents.text import token_estimate_exceeds, token_spans
 
 DEFAULT_MAX_TOKENS = 220
+
+
+class TooManyPassages(ValueError):
+    """The text would make more passages than allowed."""
+
 DEFAULT_OVERLAP_SENTENCES = 1
 # A sentence ends after . ! ? followed by whitespace, after 。！？, or at a line break.
 _BOUNDARY = re.compile(r"(?<=[.!?])\s+|(?<=[。！？])\s*|\s*\n\s*")
@@ -61,13 +66,21 @@ def _cut(text: str, start: int, end: int, max_tokens: int) -> list[tuple[int, in
     return pieces
 
 
-def chunk_text(text: str, *, max_tokens: int = DEFAULT_MAX_TOKENS, overlap_sentences: int = DEFAULT_OVERLAP_SENTENCES) -> list[str]:
+def chunk_text(
+    text: str, *, max_tokens: int = DEFAULT_MAX_TOKENS, overlap_sentences: int = DEFAULT_OVERLAP_SENTENCES,
+    max_chunks: int | None = None,
+) -> list[str]:
     """Split `text` into passages of at most `max_tokens` tokens.
 
     Sentences are never split unless one alone exceeds the budget; a paragraph starts a
     new chunk when the current one is at least half full; each chunk after the first
     begins with up to `overlap_sentences` sentences of the one before, as far as they fit.
+    Raises TooManyPassages past `max_chunks`, early: a text with more tokens than
+    `max_chunks` passages can hold (punctuation runs count a token a character) is refused
+    after one counting pass, before any chunking.
     """
+    if max_chunks is not None and token_estimate_exceeds(text, max_chunks * max_tokens):
+        raise TooManyPassages(max_chunks)
     units: list[tuple[int, int, int, bool]] = []  # (start, end, tokens, starts a paragraph)
     for start, end, paragraph_start in _sentence_spans(text):
         cost = len(token_spans(text[start:end]))
@@ -85,6 +98,8 @@ def chunk_text(text: str, *, max_tokens: int = DEFAULT_MAX_TOKENS, overlap_sente
         cost, paragraph_start = unit[2], unit[3]
         if current and (size + cost > max_tokens or (paragraph_start and size >= max_tokens // 2)):
             chunks.append(_join(text, current))
+            if max_chunks is not None and len(chunks) >= max_chunks:
+                raise TooManyPassages(max_chunks)
             carried: list[tuple[int, int, int, bool]] = []
             for previous in reversed(current[-overlap_sentences:] if overlap_sentences else []):
                 if sum(item[2] for item in carried) + previous[2] + cost > max_tokens:

@@ -6,51 +6,75 @@ from django.db import transaction
 from django.utils import timezone
 
 from accounts.budgets import budget_consume, budget_settle
+from accounts.concurrency import concurrency_slot
+from accounts.selectors import tier_get
+from accounts.services import storage_release, storage_reserve
 from audit.context import audit_note, audit_outcome, audit_verdict
 from documents.answering import Answer, AnswererUnavailable, get_answerer
 from documents.answering.guard import CanaryLeaked, answer_canary, answer_guard
-from documents.chunking import chunk_text
+from documents.chunking import TooManyPassages, chunk_text
 from documents.guards import screen_or_block, verdict_record, verdict_status
 from documents.models import Chunk, Document, ScreeningStatus
 from documents.retrieval import get_retriever
 from documents.text import token_count
-from ragsecure.errors import BudgetExceeded, PromptInjectionDetected, ServiceUnavailable
+from ragsecure.conf import ragsecure_settings
+from ragsecure.errors import BudgetExceeded, PayloadTooLarge, PromptInjectionDetected, ServiceUnavailable
+
+# An upload's slot outlives any ingestion (seconds for the largest document); it only bounds a slot a dead worker held.
+UPLOAD_LEASE_SECONDS = 120
 
 
 def document_create(*, owner, title: str, content: str) -> Document:
-    """Screen and store a document and its chunks for the owner.
+    """Screen and store a document and its chunks for the owner, within the owner's tier.
 
     A document the screen blocks is stored `quarantined`: its chunks are never retrieved until an operator
-    releases it. A flagged one is retrievable and marked `flagged`.
+    releases it. A flagged one is retrievable and marked `flagged`. Raises PayloadTooLarge past the tier's
+    document size or storage caps, or past the passages one document may make; RateLimited while the owner
+    already has their allowed uploads in progress.
     """
     encoded = content.encode("utf-8")
-    # The title reaches the model beside the passages, so it is screened with them.
-    verdict = screen_or_block(f"{title}\n\n{content}", "document")
-    status = verdict_status(verdict)
-    verdict_record(kind="document", verdict=verdict, text=content)
-    passages = chunk_text(content)
-    retrievable = status != ScreeningStatus.QUARANTINED
-    with transaction.atomic():
-        document = Document.objects.create(
-            owner_id=owner.pk,
-            title=title,
-            content=content,
-            size=len(encoded),
-            content_hash=hashlib.sha256(encoded).hexdigest(),
-            screening_status=status,
-            screening_score=verdict.score,
-            screening_reasons=list(verdict.reasons),
-            chunk_count=len(passages),
-        )
-        Chunk.objects.bulk_create(
-            [
-                Chunk(document=document, owner_id=owner.pk, ordinal=ordinal, text=text, token_count=token_count(text),
-                      retrievable=retrievable)
-                for ordinal, text in enumerate(passages)
-            ],
-            batch_size=500,
-        )
-        audit_note("document.create", document=str(document.id), size=document.size, chunks=len(passages), screening=status)
+    tier = tier_get(tier_id=owner.tier_id)
+    if tier is None or len(encoded) > tier.max_document_bytes:
+        raise PayloadTooLarge("The document is larger than your tier allows.")
+    settings = ragsecure_settings
+    with concurrency_slot(
+        user_id=owner.pk, kind="uploads", limit=int(settings.CONCURRENT_UPLOADS_PER_USER), lease_seconds=UPLOAD_LEASE_SECONDS
+    ):
+        max_chunks = int(settings.DOCUMENT_MAX_CHUNKS)
+        try:
+            passages = chunk_text(content, max_chunks=max_chunks)
+        except TooManyPassages:
+            audit_verdict("ingestion", {"refused": "too_many_passages", "max_chunks": max_chunks})
+            raise PayloadTooLarge(f"The document would make more than {max_chunks} passages; split it into smaller documents.") from None
+        # The title reaches the model beside the passages, so it is screened with them.
+        verdict = screen_or_block(f"{title}\n\n{content}", "document")
+        status = verdict_status(verdict)
+        verdict_record(kind="document", verdict=verdict, text=content)
+        retrievable = status != ScreeningStatus.QUARANTINED
+        with transaction.atomic():
+            if not storage_reserve(user_id=owner.pk, tier=tier, size=len(encoded)):
+                audit_verdict("storage", {"allowed": False, "max_documents": tier.max_documents, "max_stored_bytes": tier.max_stored_bytes})
+                raise PayloadTooLarge("Your documents would exceed your tier's storage; delete some first.")
+            document = Document.objects.create(
+                owner_id=owner.pk,
+                title=title,
+                content=content,
+                size=len(encoded),
+                content_hash=hashlib.sha256(encoded).hexdigest(),
+                screening_status=status,
+                screening_score=verdict.score,
+                screening_reasons=list(verdict.reasons),
+                chunk_count=len(passages),
+            )
+            Chunk.objects.bulk_create(
+                [
+                    Chunk(document=document, owner_id=owner.pk, ordinal=ordinal, text=text, token_count=token_count(text),
+                          retrievable=retrievable)
+                    for ordinal, text in enumerate(passages)
+                ],
+                batch_size=500,
+            )
+            audit_note("document.create", document=str(document.id), size=document.size, chunks=len(passages), screening=status)
     return document
 
 
@@ -87,10 +111,12 @@ def document_quarantine(*, documents: list[Document], actor, reason: str) -> int
 
 
 def document_delete(*, document: Document, actor) -> None:
-    """Delete a document and its chunks (they leave the full-text index with them)."""
+    """Delete a document and its chunks (they leave the full-text index with them); its room returns to the owner's storage."""
     with transaction.atomic():
         document_id, owner_id = str(document.id), document.owner_id
-        document.delete()
+        deleted, _ = Document.objects.filter(pk=document.pk).delete()
+        if deleted:
+            storage_release(user_id=owner_id, size=document.size)
         audit_note("document.delete", document=document_id, owner=owner_id, actor=getattr(actor, "username", None))
 
 

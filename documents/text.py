@@ -15,6 +15,14 @@ def token_spans(text: str) -> list[tuple[int, int]]:
     return [match.span() for match in _TOKEN.finditer(text)]
 
 
+def token_estimate_exceeds(text: str, limit: int) -> bool:
+    """Whether `text` has more than `limit` tokens; stops counting at the limit."""
+    for count, _ in enumerate(_TOKEN.finditer(text), start=1):
+        if count > limit:
+            return True
+    return False
+
+
 def token_count(text: str) -> int:
     """An estimate of model tokens: words and punctuation marks."""
     return len(_TOKEN.findall(text))

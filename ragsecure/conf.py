@@ -45,7 +45,10 @@ DEFAULTS: dict[str, Any] = {
     "AUDIT_CHECKPOINT_TIMER": True,
     # Floods of alike requests (per-IP and per-user 429s, failed authentication, 404 scans, health probes) keep one full
     # entry and one summary per client IP, kind and minute; False writes every request in full (unbounded under attack).
-    "AUDIT_FLOOD_SUMMARIES": True,  # a thread per process signs an idle chain's tail after AUDIT_CHECKPOINT_SECONDS
+    "AUDIT_FLOOD_SUMMARIES": True,
+    # Ingestion: passages one document may make (1 MB of prose makes ~850), and uploads one user may have in progress.
+    "DOCUMENT_MAX_CHUNKS": 1000,
+    "CONCURRENT_UPLOADS_PER_USER": 2,  # a thread per process signs an idle chain's tail after AUDIT_CHECKPOINT_SECONDS
     # The host audit writer's Unix socket (`manage.py audit_writer`); empty: each process writes its own entries.
     "AUDIT_WRITER_SOCKET": "",
     "AUDIT_WRITER_TIMEOUT": 5.0,  # seconds a request waits for the writer before writing its entry itself

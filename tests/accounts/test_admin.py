@@ -292,7 +292,10 @@ def test_viewer_cannot_manage_groups(viewer, transactional_db):
 
 
 def tier_form(tier: Tier, **changes) -> dict:
-    fields = ("name", "requests_per_minute", "llm_tokens_per_day", "max_top_k", "max_document_bytes", "retrieved_bytes_per_hour")
+    fields = (
+        "name", "requests_per_minute", "llm_tokens_per_day", "max_top_k", "max_document_bytes", "retrieved_bytes_per_hour",
+        "max_documents", "max_stored_bytes",
+    )
     return {**{field: getattr(tier, field) for field in fields}, **changes, "_save": "Save"}
 
 

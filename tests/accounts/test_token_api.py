@@ -349,13 +349,17 @@ def test_me_shape(api, tokens):
         "max_top_k": 5,
         "max_document_bytes": 100000,
         "retrieved_bytes_per_hour": 2000000,
+        "max_documents": 100,
+        "max_stored_bytes": 10_000_000,
     }
     assert body["scopes"] == ["documents:read", "documents:write", "query:read"]
     access = claims(tokens["access"])
     assert body["token"] == {"jti": access["jti"], "exp": access["exp"], "scopes": access["scopes"]}
-    assert set(body["usage"]) == {"requests_remaining", "tokens_remaining_today", "retrieved_bytes_remaining"}
-    # This request is the first of the minute; nothing of today's budgets is spent yet.
-    assert body["usage"] == {"requests_remaining": 9, "tokens_remaining_today": 20_000, "retrieved_bytes_remaining": 2_000_000}
+    # This request is the first of the minute; nothing of today's budgets is spent yet, and no document is stored.
+    assert body["usage"] == {
+        "requests_remaining": 9, "tokens_remaining_today": 20_000, "retrieved_bytes_remaining": 2_000_000, "documents_stored": 0,
+        "bytes_stored": 0,
+    }
 
 
 def test_me_shows_tier_change_on_next_request(api, user, tiers, tokens):

@@ -4,7 +4,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from documents.chunking import DEFAULT_MAX_TOKENS, chunk_text
+from documents.chunking import DEFAULT_MAX_TOKENS, TooManyPassages, chunk_text
 from documents.text import sentences, token_count
 
 
@@ -283,3 +283,31 @@ def test_property_prose_is_within_the_budget_with_whole_sentences(text, max_toke
         for part in sentences(chunk):
             # Either a whole sentence of the input, or a piece of one that alone exceeds the budget.
             assert part in originals or any(part.rstrip(".") in original for original in originals if token_count(original) > max_tokens)
+
+
+# -- bounded cost ---------------------------------------------------------------------------------------------------
+
+
+def test_a_punctuation_run_past_the_passage_cap_is_refused_before_chunking(monkeypatch):
+    """1 MB of '.-' is a million tokens: refused by the counting pass, never cut into thousands of passages."""
+    import documents.chunking as chunking
+
+    monkeypatch.setattr(chunking, "_sentence_spans", lambda text: pytest.fail("chunked a text past the cap"))
+    with pytest.raises(TooManyPassages):
+        chunk_text(".-" * 499_500, max_chunks=1000)
+
+
+def test_the_cap_counts_passages_not_only_tokens():
+    """Short paragraphs make a passage each once the current one is half full: the count itself is capped too."""
+    text = "\n\n".join(" ".join(["word"] * 120) for _ in range(30))
+    assert len(chunk_text(text)) == 30
+    with pytest.raises(TooManyPassages):
+        chunk_text(text, max_chunks=29)
+    assert len(chunk_text(text, max_chunks=30)) == 30
+
+
+def test_a_megabyte_of_prose_fits_the_default_cap():
+    words = [f"word{number % 997}" for number in range(140_000)]
+    prose = ". ".join(" ".join(words[start : start + 12]) for start in range(0, len(words), 12))
+    assert len(prose.encode()) > 1_000_000
+    assert len(chunk_text(prose, max_chunks=1000)) <= 1000

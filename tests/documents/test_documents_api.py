@@ -8,7 +8,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
-from accounts.models import Tier
+from accounts.models import Tier, User
 from audit.models import AuditEntry
 from documents.models import Chunk, Document
 from documents.services import document_create
@@ -454,15 +454,29 @@ def test_get_returns_the_document_with_its_content(api, user, access):
     assert "owner" not in body
 
 
-def test_delete_needs_the_admin_scope_even_for_the_owner(api, user, access):
+def test_the_owner_deletes_their_own_document_with_documents_write(api, user, access):
+    document = stored(user, title="Mine", content="Kingfishers nest in river banks.")
+    assert ask(api, access, "kingfishers nest").json()["citations"]
+    stored_before = User.objects.get(pk=user.pk)
+
+    response, entry = audited(lambda: delete(api, access, document.id))
+
+    assert response.status_code == 204
+    assert not Document.objects.filter(pk=document.id).exists()
+    assert not ask(api, access, "kingfishers nest").json()["citations"]
+    assert entry.action == "documents.delete" and entry.outcome == "allowed"
+    after = User.objects.get(pk=user.pk)
+    assert (after.documents_stored, after.bytes_stored) == (stored_before.documents_stored - 1, stored_before.bytes_stored - document.size)
+
+
+def test_delete_needs_documents_write(api, user):
     document = stored(user)
+    read_only = obtain(api, "alice", scopes=["documents:read"])["access"]
 
-    response = delete(api, access, document.id)
+    response = delete(api, read_only, document.id)
 
-    error = assert_error(response, 403, "insufficient_scope")
-    assert 'scope="admin"' in response["WWW-Authenticate"]
-    assert "insufficient_scope" in response["WWW-Authenticate"]
-    assert error
+    assert_error(response, 403, "insufficient_scope")
+    assert 'scope="documents:write"' in response["WWW-Authenticate"]
     assert Document.objects.filter(pk=document.id).exists()
 
 
@@ -538,9 +552,9 @@ def test_delete_of_another_users_document_without_admin_is_indistinguishable_fro
     foreign = delete(api, access, bobs_document.id)
     unknown = delete(api, access, uuid.uuid4())
 
-    assert_error(foreign, 403, "insufficient_scope")
-    assert_error(unknown, 403, "insufficient_scope")
-    assert foreign["WWW-Authenticate"] == unknown["WWW-Authenticate"]
+    assert_error(foreign, 404, "not_found")
+    assert_error(unknown, 404, "not_found")
+    assert foreign.json()["error"]["message"] == unknown.json()["error"]["message"]
     assert Document.objects.filter(pk=bobs_document.id).exists()
 
 
@@ -659,7 +673,7 @@ def test_every_document_request_writes_exactly_one_audit_entry(api, user, access
         (lambda: fetch(api, access, document.id), 200, "documents.get"),
         (lambda: fetch(api, access, bobs_document.id), 404, "documents.get"),
         (lambda: create(api, access, {"title": "", "content": "x"}), 400, "documents.create"),
-        (lambda: delete(api, access, document.id), 403, None),
+        (lambda: delete(api, access, bobs_document.id), 404, "documents.delete"),
         (lambda: delete(api, admin_access, document.id), 204, "documents.delete"),
     ]
     for send, status, action in sends:
@@ -667,3 +681,93 @@ def test_every_document_request_writes_exactly_one_audit_entry(api, user, access
         assert response.status_code == status, (status, response.content)
         if action:
             assert entry.action == action, (entry.action, status)
+
+
+# ---------------------------------------------------------------------------
+# Ingestion bounds: passages per document, storage per user, uploads in progress
+# ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def capped_tier(tiers) -> Tier:
+    return Tier.objects.create(
+        name="capped", requests_per_minute=1000, llm_tokens_per_day=10_000, max_top_k=5, max_document_bytes=1_000_000,
+        retrieved_bytes_per_hour=1_000_000, max_documents=2, max_stored_bytes=100,
+    )
+
+
+def test_a_pathological_upload_is_refused_with_413_and_nothing_stored(api, make_user):
+    make_user("pat", tier="pro")
+    access = obtain(api, "pat")["access"]
+
+    response = create(api, access, {"title": "x", "content": ".-" * 499_500})
+
+    assert_error(response, 413, "payload_too_large")
+    assert not Document.objects.exists() and not Chunk.objects.exists()
+    assert User.objects.get(username="pat").documents_stored == 0
+
+
+def test_storage_caps_count_documents_and_bytes_and_deleting_makes_room(api, make_user, capped_tier):
+    user = make_user("cap")
+    User.objects.filter(pk=user.pk).update(tier=capped_tier)
+    access = obtain(api, "cap")["access"]
+
+    first = create(api, access, {"title": "one", "content": "a" * 40})
+    second = create(api, access, {"title": "two", "content": "b" * 40})
+    third = create(api, access, {"title": "three", "content": "c"})
+    assert (first.status_code, second.status_code) == (201, 201)
+    assert_error(third, 413, "payload_too_large")
+
+    assert delete(api, access, first.json()["id"]).status_code == 204
+    too_big = create(api, access, {"title": "big", "content": "d" * 61})
+    assert_error(too_big, 413, "payload_too_large")
+    fits = create(api, access, {"title": "fits", "content": "d" * 60})
+    assert fits.status_code == 201
+    me = api.get("/api/v1/auth/me/", **bearer(access)).json()
+    assert (me["usage"]["documents_stored"], me["usage"]["bytes_stored"]) == (2, 100)
+    assert (me["tier"]["max_documents"], me["tier"]["max_stored_bytes"]) == (2, 100)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_uploads_never_pass_the_storage_cap(make_user, capped_tier):
+    """Eight uploads at once for a cap of two documents: exactly two stored (the check and the count are one UPDATE)."""
+    import threading
+
+    from django.db import connection
+
+    from ragsecure.errors import PayloadTooLarge, RateLimited
+
+    user = make_user("race")
+    User.objects.filter(pk=user.pk).update(tier=capped_tier)
+    user.refresh_from_db()
+    barrier = threading.Barrier(8)
+    outcomes = []
+
+    def upload(number: int) -> None:
+        barrier.wait()
+        try:
+            document_create(owner=user, title=f"n{number}", content="x" * 10)
+            outcomes.append("stored")
+        except (PayloadTooLarge, RateLimited) as exc:
+            outcomes.append(type(exc).__name__)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=upload, args=(number,)) for number in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert Document.objects.filter(owner=user).count() == outcomes.count("stored") <= 2
+    assert User.objects.get(pk=user.pk).documents_stored == outcomes.count("stored")
+
+
+def test_uploads_past_the_users_concurrent_slots_are_refused_with_429(api, user, access, settings):
+    from accounts.concurrency import concurrency_slot
+
+    settings.RAGSECURE = {**settings.RAGSECURE, "CONCURRENT_UPLOADS_PER_USER": 1}
+    with concurrency_slot(user_id=user.pk, kind="uploads", limit=1, lease_seconds=30):
+        response = create(api, access, {"title": "busy", "content": "Waiting for the other upload."})
+    error = assert_error(response, 429, "rate_limited")
+    assert response["Retry-After"] == "1" and "in progress" in error["message"]
+    assert create(api, access, {"title": "free", "content": "Now it goes through."}).status_code == 201
