@@ -1,6 +1,8 @@
 """State changes for documents: upload (chunked for retrieval), deletion."""
 
 import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from django.db import transaction
 from django.utils import timezone
@@ -120,10 +122,23 @@ def document_delete(*, document: Document, actor) -> None:
         audit_note("document.delete", document=document_id, owner=owner_id, actor=getattr(actor, "username", None))
 
 
+@contextmanager
+def _answer_slot(*, user_id: int, answerer) -> Iterator[None]:
+    """One of the caller's slots for answers that wait on a remote model (RateLimited when all are taken); none for local ones."""
+    if not answerer.remote:
+        yield
+        return
+    lease = float(ragsecure_settings.LLM_TOTAL_TIMEOUT_SECONDS) + 30
+    with concurrency_slot(user_id=user_id, kind="queries", limit=int(ragsecure_settings.CONCURRENT_QUERIES_PER_USER), lease_seconds=lease):
+        yield
+
+
 def query_answer(*, user_id: int, tier, query: str, top_k: int) -> Answer:
     """Retrieve from the caller's own retrievable chunks, charge the retrieved bytes to the hourly budget, answer.
 
-    Raises BudgetExceeded (nothing is returned past the budget) or ServiceUnavailable (answerer down).
+    Raises BudgetExceeded (nothing is returned past the budget), ServiceUnavailable (answerer down or too slow) or
+    RateLimited (the caller already has their allowed answers waiting on a remote model). A backend's usage claim
+    is never charged past what was reserved.
     """
     chunks = get_retriever().search(owner_id=user_id, query=query, top_k=top_k)
     retrieved_bytes = sum(len(chunk.text.encode("utf-8")) for chunk in chunks)
@@ -144,21 +159,26 @@ def query_answer(*, user_id: int, tier, query: str, top_k: int) -> Answer:
         answerer = get_answerer()
     except AnswererUnavailable:
         raise ServiceUnavailable("The answering service is unavailable; retry later.") from None
-    reserved = answerer.cost_bound(query=query, chunks=chunks)
-    limit = tier.llm_tokens_per_day if tier else 0
-    reservation = budget_consume(user_id=user_id, kind="llm_tokens", amount=reserved, limit=limit, window_seconds=86400)
-    if not reservation.allowed:
-        audit_verdict("llm_tokens", {"reserved": reserved, "used": reservation.used, "limit": limit, "allowed": False})
-        raise BudgetExceeded(headers={"Retry-After": str(reservation.retry_after)})
-    try:
-        answer = answerer.answer(query=query, chunks=chunks)
-    except AnswererUnavailable as exc:
-        budget_settle(user_id=user_id, kind="llm_tokens", delta=-reserved, window_seconds=86400)
-        audit_verdict("answerer", {"error": str(exc)[:200]})
-        raise ServiceUnavailable("The answering service is unavailable; retry later.") from None
-    spent = answer.prompt_tokens + answer.completion_tokens
+    with _answer_slot(user_id=user_id, answerer=answerer):
+        reserved = answerer.cost_bound(query=query, chunks=chunks)
+        limit = tier.llm_tokens_per_day if tier else 0
+        reservation = budget_consume(user_id=user_id, kind="llm_tokens", amount=reserved, limit=limit, window_seconds=86400)
+        if not reservation.allowed:
+            audit_verdict("llm_tokens", {"reserved": reserved, "used": reservation.used, "limit": limit, "allowed": False})
+            raise BudgetExceeded(headers={"Retry-After": str(reservation.retry_after)})
+        try:
+            answer = answerer.answer(query=query, chunks=chunks)
+        except AnswererUnavailable as exc:
+            budget_settle(user_id=user_id, kind="llm_tokens", delta=-reserved, window_seconds=86400)
+            audit_verdict("answerer", {"error": str(exc)[:200]})
+            raise ServiceUnavailable("The answering service is unavailable; retry later.") from None
+    # Never charge past the reservation, whatever the backend claims: the caller agreed to at most that much.
+    spent = min(answer.prompt_tokens + answer.completion_tokens, reserved)
     budget_settle(user_id=user_id, kind="llm_tokens", delta=spent - reserved, window_seconds=86400)
-    audit_verdict("llm_tokens", {"reserved": reserved, "spent": spent, "limit": limit, "allowed": True})
+    usage = {"reserved": reserved, "spent": spent, "limit": limit, "allowed": True}
+    if answer.claimed_usage is not None:
+        usage["claimed"] = {"prompt_tokens": answer.claimed_usage[0], "completion_tokens": answer.claimed_usage[1]}
+    audit_verdict("llm_tokens", usage)
     try:
         answer, redacted = answer_guard(answer, canary=answer_canary())
     except CanaryLeaked:

@@ -48,7 +48,9 @@ DEFAULTS: dict[str, Any] = {
     "AUDIT_FLOOD_SUMMARIES": True,
     # Ingestion: passages one document may make (1 MB of prose makes ~850), and uploads one user may have in progress.
     "DOCUMENT_MAX_CHUNKS": 1000,
-    "CONCURRENT_UPLOADS_PER_USER": 2,  # a thread per process signs an idle chain's tail after AUDIT_CHECKPOINT_SECONDS
+    "CONCURRENT_UPLOADS_PER_USER": 2,
+    # Queries one user may have waiting on the answerer at once (a slow model holds a worker thread each).
+    "CONCURRENT_QUERIES_PER_USER": 2,  # a thread per process signs an idle chain's tail after AUDIT_CHECKPOINT_SECONDS
     # The host audit writer's Unix socket (`manage.py audit_writer`); empty: each process writes its own entries.
     "AUDIT_WRITER_SOCKET": "",
     "AUDIT_WRITER_TIMEOUT": 5.0,  # seconds a request waits for the writer before writing its entry itself
@@ -58,7 +60,8 @@ DEFAULTS: dict[str, Any] = {
     "LLM_BASE_URL": "",
     "LLM_MODEL": "",
     "LLM_CONNECT_TIMEOUT_SECONDS": 3.0,
-    "LLM_TIMEOUT_SECONDS": 30.0,  # read timeout of one attempt
+    "LLM_TIMEOUT_SECONDS": 15.0,  # read timeout of one attempt
+    "LLM_TOTAL_TIMEOUT_SECONDS": 30.0,  # every attempt and wait of one answer together; then 503
     "LLM_MAX_RETRIES": 2,  # retries after the first attempt
     "LLM_RETRY_BACKOFF_SECONDS": 0.5,  # base of the exponential backoff
     "LLM_RETRY_MAX_WAIT_SECONDS": 8.0,  # cap on one wait; a longer Retry-After means give up

@@ -27,10 +27,15 @@ class Answer:
     citations: list[Citation]
     prompt_tokens: int
     completion_tokens: int
+    # The backend's own usage figures when they were implausible and counted locally instead (for the audit).
+    claimed_usage: tuple[int, int] | None = None
 
 
 class Answerer(ABC):
     """Turns a query and the caller's retrieved chunks into an answer grounded in those chunks only."""
+
+    # Whether answering waits on a remote backend (a worker thread is held that long, so callers get a few at once).
+    remote: bool = False
 
     @abstractmethod
     def answer(self, *, query: str, chunks: list[RetrievedChunk]) -> Answer:

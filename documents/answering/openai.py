@@ -61,6 +61,7 @@ class _Config:
     max_wait: float
     max_response_bytes: int
     max_completion_tokens: int
+    total_timeout: float
 
     @classmethod
     def current(cls) -> "_Config":
@@ -84,6 +85,7 @@ class _Config:
             max_wait=max(0.0, float(_setting("LLM_RETRY_MAX_WAIT_SECONDS"))),
             max_response_bytes=int(_setting("LLM_MAX_RESPONSE_BYTES")),
             max_completion_tokens=int(_setting("LLM_MAX_COMPLETION_TOKENS")),
+            total_timeout=max(0.1, float(_setting("LLM_TOTAL_TIMEOUT_SECONDS"))),
         )
 
 
@@ -151,6 +153,8 @@ def _citations(text: str, chunks: list[RetrievedChunk]) -> list[Citation]:
 class OpenAICompatibleAnswerer(Answerer):
     """Asks an OpenAI-compatible chat-completions endpoint (LLM_BASE_URL, LLM_MODEL) with the key `llm-api-key`."""
 
+    remote = True
+
     def __init__(
         self,
         *,
@@ -176,11 +180,18 @@ class OpenAICompatibleAnswerer(Answerer):
         payload: dict[str, Any] = {"model": config.model, "messages": messages, "max_tokens": _completion_cap(config)}
         body = self._complete(config, key, payload)
         text, prompt_tokens, completion_tokens = self._read(body, messages)
+        claimed = None
+        local_prompt = sum(token_count(message["content"]) for message in messages)
+        if completion_tokens > payload["max_tokens"] or prompt_tokens > math.ceil(local_prompt * PROMPT_TOKEN_MARGIN) + 16 * len(messages):
+            # More than the request allowed, or than the prompt can hold: the claim is not believed; the text is counted here.
+            claimed = (prompt_tokens, completion_tokens)
+            prompt_tokens, completion_tokens = local_prompt, min(token_count(text), payload["max_tokens"])
         return Answer(
             text=text,
             citations=_citations(text, chunks),
             prompt_tokens=prompt_tokens,
             completion_tokens=completion_tokens,
+            claimed_usage=claimed,
         )
 
     def cost_bound(self, *, query: str, chunks: list[RetrievedChunk]) -> int:
@@ -194,14 +205,17 @@ class OpenAICompatibleAnswerer(Answerer):
     # --- transport -------------------------------------------------------------------------
 
     def _complete(self, config: _Config, key: str, payload: dict[str, Any]) -> bytes:
-        """The body of the first successful (200) reply, retrying transient failures with capped exponential backoff."""
+        """The body of the first successful (200) reply, retrying transient failures with capped exponential backoff.
+
+        Every attempt and wait together end by LLM_TOTAL_TIMEOUT_SECONDS: a slow backend costs the caller that long at most.
+        """
         headers = {"Authorization": f"Bearer {key}", "Accept": "application/json"}
-        timeout = httpx.Timeout(config.read_timeout, connect=config.connect_timeout)
-        with httpx.Client(timeout=timeout, follow_redirects=False, transport=self._transport) as client:
+        deadline = time.monotonic() + config.total_timeout
+        with httpx.Client(follow_redirects=False, transport=self._transport) as client:
             attempt = 0
             while True:
                 try:
-                    return self._attempt(client, config, headers, payload)
+                    return self._attempt(client, config, headers, payload, deadline)
                 except _Retryable as failure:
                     if attempt == config.max_retries:
                         logger.warning("LLM backend failed after %d attempts: %s", attempt + 1, failure.reason)
@@ -211,6 +225,9 @@ class OpenAICompatibleAnswerer(Answerer):
                         logger.warning("LLM backend asked to wait %.0f s, more than allowed", failure.retry_after)
                         raise AnswererUnavailable("The language model backend is rate limited; try again later.") from None
                     delay = self._backoff(config, attempt, failure.retry_after)
+                    if time.monotonic() + delay >= deadline:
+                        logger.warning("LLM backend failed after %d attempts within its time bound: %s", attempt + 1, failure.reason)
+                        raise AnswererUnavailable(f"The language model backend is unavailable ({failure.reason}).") from None
                     logger.info("LLM backend attempt %d failed (%s); retrying in %.3f s", attempt + 1, failure.reason, delay)
                     self._sleep(delay)
                     attempt += 1
@@ -223,10 +240,15 @@ class OpenAICompatibleAnswerer(Answerer):
             delay = max(delay, retry_after)
         return min(delay, config.max_wait)
 
-    def _attempt(self, client: httpx.Client, config: _Config, headers: dict[str, str], payload: dict[str, Any]) -> bytes:
-        deadline = time.monotonic() + config.connect_timeout + config.read_timeout
+    def _attempt(
+        self, client: httpx.Client, config: _Config, headers: dict[str, str], payload: dict[str, Any], overall: float
+    ) -> bytes:
+        now = time.monotonic()
+        deadline = min(now + config.connect_timeout + config.read_timeout, overall)
+        remaining = max(0.01, deadline - now)
+        timeout = httpx.Timeout(min(config.read_timeout, remaining), connect=min(config.connect_timeout, remaining))
         try:
-            with client.stream("POST", config.url, json=payload, headers=headers) as response:
+            with client.stream("POST", config.url, json=payload, headers=headers, timeout=timeout) as response:
                 status = response.status_code
                 if status in _RETRYABLE_STATUS:
                     raise _Retryable(f"HTTP {status}", parse_retry_after(response.headers.get("Retry-After")))

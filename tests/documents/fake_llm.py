@@ -27,6 +27,7 @@ HUGE_BODY = "huge_body"  # 2 MB of valid JSON, with Content-Length
 HUGE_BODY_UNDECLARED = "huge_body_undeclared"  # 2 MB without Content-Length (read until close)
 CLOSE = "close"  # closes the connection without answering
 REDIRECT = "redirect"  # 307 to another URL of the same server
+TRICKLE = "trickle"  # a valid answer sent a byte every trickle_seconds, so no single read ever times out
 BEHAVIOURS = frozenset(
     {
         ANSWER,
@@ -45,6 +46,7 @@ BEHAVIOURS = frozenset(
         HUGE_BODY_UNDECLARED,
         CLOSE,
         REDIRECT,
+        TRICKLE,
     }
 )
 HUGE_BYTES = 2 * 1024 * 1024
@@ -83,6 +85,7 @@ class FakeLLM:
         self.completion_tokens = 45
         self.retry_after = "1"
         self.slow_seconds = 2.0
+        self.trickle_seconds = 0.05
         self.requests: list[ReceivedRequest] = []
         self._script: deque[str] = deque()
         self._lock = threading.Lock()
@@ -196,6 +199,20 @@ def _handler_for(fake: FakeLLM) -> type[BaseHTTPRequestHandler]:
                 self._raw(200, json.dumps(fake.completion(UPSTREAM_MARKER + "x" * HUGE_BYTES)).encode(), declare_length=False)
             elif behaviour == REDIRECT:
                 self._json(307, {"note": UPSTREAM_MARKER}, headers={"Location": "/v1/chat/completions?redirected=1"})
+            elif behaviour == TRICKLE:
+                data = json.dumps(fake.completion(fake.answer_text)).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                for byte in data:
+                    if fake.released.wait(fake.trickle_seconds):
+                        return
+                    try:
+                        self.wfile.write(bytes([byte]))
+                        self.wfile.flush()
+                    except OSError:
+                        return
             elif behaviour == CLOSE:
                 self.close_connection = True
                 self.connection.shutdown(socket.SHUT_RDWR)

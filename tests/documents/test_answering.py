@@ -514,3 +514,50 @@ def test_get_answerer_openai_end_to_end(fake_llm, llm_settings, llm_key):
     answer = get_answerer().answer(query=QUERY, chunks=CHUNKS)
     assert answer.text == fake_llm.answer_text
     assert fake_llm.requests[0].headers["authorization"] == f"Bearer {API_KEY}"
+
+
+# -- a misbehaving model ------------------------------------------------------------------------------------------
+
+
+def test_an_implausible_usage_claim_is_counted_locally(fake_llm, llm_settings, llm_key, answerer):
+    """A model claiming ten million completion tokens for a request capped at max_tokens is not believed."""
+    fake_llm.completion_tokens = 10_000_000
+    answer = answerer.answer(query=QUERY, chunks=CHUNKS)
+    sent_cap = fake_llm.requests[0].body["max_tokens"]
+    assert answer.claimed_usage == (123, 10_000_000)
+    assert answer.completion_tokens <= sent_cap
+    assert answer.completion_tokens == token_count(fake_llm.answer_text)
+
+
+def test_a_prompt_claim_larger_than_what_was_sent_is_not_believed(fake_llm, llm_settings, llm_key, answerer):
+    fake_llm.prompt_tokens = 5_000_000
+    answer = answerer.answer(query=QUERY, chunks=CHUNKS)
+    assert answer.claimed_usage == (5_000_000, 45)
+    assert answer.prompt_tokens < 5_000
+
+
+def test_a_plausible_claim_is_used_as_is(fake_llm, llm_settings, llm_key, answerer):
+    answer = answerer.answer(query=QUERY, chunks=CHUNKS)
+    assert answer.claimed_usage is None and (answer.prompt_tokens, answer.completion_tokens) == (123, 45)
+
+
+def test_a_slow_model_fails_within_the_total_bound_retries_included(fake_llm, llm_settings, llm_key):
+    llm_settings(LLM_TIMEOUT_SECONDS=1.0, LLM_TOTAL_TIMEOUT_SECONDS=1.5, LLM_MAX_RETRIES=5)
+    fake_llm.default = fake.SLOW
+    fake_llm.slow_seconds = 10
+    started = time.monotonic()
+    with pytest.raises(AnswererUnavailable):
+        OpenAICompatibleAnswerer().answer(query=QUERY, chunks=CHUNKS)
+    assert time.monotonic() - started < 2.5
+    assert len(fake_llm.requests) <= 2
+
+
+def test_a_trickling_model_fails_within_the_total_bound(fake_llm, llm_settings, llm_key):
+    """A byte at a time never trips a per-read timeout; the total bound still ends it."""
+    llm_settings(LLM_TIMEOUT_SECONDS=5.0, LLM_TOTAL_TIMEOUT_SECONDS=1.5, LLM_MAX_RETRIES=3)
+    fake_llm.default = fake.TRICKLE
+    fake_llm.trickle_seconds = 0.1
+    started = time.monotonic()
+    with pytest.raises(AnswererUnavailable):
+        OpenAICompatibleAnswerer().answer(query=QUERY, chunks=CHUNKS)
+    assert time.monotonic() - started < 2.5

@@ -428,3 +428,34 @@ def test_unreachable_answerer_is_503_in_the_error_shape(api, access, facts, dead
     entry = query_entry(response)
     assert entry.status == 503
     assert dead_llm not in str(entry.detail)
+
+
+# ---------------------------------------------------------------------------
+# A misbehaving model
+# ---------------------------------------------------------------------------
+
+
+def test_a_model_claiming_ten_million_tokens_is_charged_no_more_than_reserved(api, user, access, facts, fake_llm, llm_settings, llm_key):
+    fake_llm.completion_tokens = 10_000_000
+    fake_llm.answer_text = "The Falcon answer [1]."
+
+    response = ask(api, access, {"query": "Falcon launch code", "top_k": 3})
+
+    assert response.status_code == 200, response.content
+    usage = query_entry(response).detail["llm_tokens"]
+    assert usage["claimed"] == {"prompt_tokens": 123, "completion_tokens": 10_000_000}
+    assert usage["spent"] <= usage["reserved"]
+    spent_today = budget_used(user_id=user.pk, kind="llm_tokens", window_seconds=86400)
+    assert spent_today == usage["spent"] < user.tier.llm_tokens_per_day
+
+
+def test_queries_past_the_users_slots_on_a_remote_model_answer_429(api, user, access, facts, fake_llm, llm_settings, llm_key):
+    from accounts.concurrency import concurrency_slot
+
+    with concurrency_slot(user_id=user.pk, kind="queries", limit=2, lease_seconds=30):
+        with concurrency_slot(user_id=user.pk, kind="queries", limit=2, lease_seconds=30):
+            response = ask(api, access, {"query": "Falcon launch code", "top_k": 3})
+    assert_error(response, 429, "rate_limited")
+    assert budget_used(user_id=user.pk, kind="llm_tokens", window_seconds=86400) == 0
+    assert not fake_llm.requests
+    assert ask(api, access, {"query": "Falcon launch code", "top_k": 3}).status_code == 200
