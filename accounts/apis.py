@@ -10,7 +10,7 @@ from rest_framework.views import APIView
 
 from accounts import selectors, services
 from accounts.keyring import KeyRingError, key_ring
-from accounts.lockout import login_failure_record, login_lockout_check, login_success_record
+from accounts.lockout import login_attempt_begin, login_attempt_release, login_failure_record, login_success_record
 from accounts.serializers import MeSerializer, RefreshSerializer, TokenObtainSerializer, TokenPairSerializer
 from accounts.throttling import ClientIpThrottle
 from audit.context import audit_actor, audit_claimed_username, audit_verdict
@@ -56,14 +56,18 @@ class TokenObtainApi(APIView):
         data = serializer.validated_data
         ip = client_ip(request)
         try:
-            lockout = login_lockout_check(username=data["username"], ip=ip)
+            lockout = login_attempt_begin(username=data["username"], ip=ip)
         except RedisUnavailable:
             raise ServiceUnavailable() from None
         if lockout.locked:
             audit_claimed_username(data["username"])
             audit_verdict("login_lockout", {"retry_after": lockout.retry_after})
             raise RateLimited("Too many failed sign-ins; retry later.", headers={"Retry-After": str(lockout.retry_after)})
-        user = authenticate(request._request, username=data["username"], password=data["password"])
+        try:
+            user = authenticate(request._request, username=data["username"], password=data["password"])
+        except BaseException:
+            login_attempt_release(username=data["username"], ip=ip)
+            raise
         try:
             if user is None:
                 audit_claimed_username(data["username"])

@@ -1,7 +1,9 @@
 """Login lockout: failures per (username, client IP) earn a growing cool-off; a slower per-username limit
 across all IPs stops distributed guessing, while IPs the user recently signed in from are not held off.
 
-The same answer whether or not the username exists: keys are derived from the name as typed.
+Checking and recording are one budget: an attempt takes an in-flight slot before its password is checked, and
+only as many attempts as failures are left may be in flight, so parallel guesses never check more passwords
+than the budget. The same answer whether or not the username exists: keys are derived from the name as typed.
 """
 
 import hashlib
@@ -12,9 +14,11 @@ from dataclasses import dataclass
 from ragsecure.conf import ragsecure_settings
 from ragsecure.redis_gate import redis_configured, redis_gate
 
-# KEYS: 1 lock (this name from this IP), 2 per-name failures across IPs, 3 known IPs of this name.
-# ARGV: 1 ip digest, 2 global failure limit. Returns {locked, retry_after_seconds}.
-_CHECK_LUA = """
+# KEYS: 1 lock (this name from this IP), 2 per-name failures across IPs, 3 known IPs of this name,
+# 4 failures of this name from this IP, 5 attempts in flight for it.
+# ARGV: 1 ip digest, 2 global failure limit, 3 free failures, 4 in-flight lease s. Returns {locked, retry_after_seconds};
+# when not locked, the attempt holds an in-flight slot until its outcome is recorded (or the lease ends).
+_BEGIN_LUA = """
 local ttl = redis.call('PTTL', KEYS[1])
 if ttl > 0 then
   return {1, math.ceil(ttl / 1000)}
@@ -23,11 +27,28 @@ local failures = tonumber(redis.call('GET', KEYS[2]) or '0')
 if failures >= tonumber(ARGV[2]) and redis.call('SISMEMBER', KEYS[3], ARGV[1]) == 0 then
   return {1, math.max(1, math.ceil(redis.call('PTTL', KEYS[2]) / 1000))}
 end
+local mine = tonumber(redis.call('GET', KEYS[4]) or '0')
+local allowed = math.max(1, tonumber(ARGV[3]) - mine)
+if tonumber(redis.call('GET', KEYS[5]) or '0') >= allowed then
+  return {1, 1}
+end
+redis.call('INCR', KEYS[5])
+redis.call('EXPIRE', KEYS[5], ARGV[4])
 return {0, 0}
 """
-# KEYS: 1 lock, 2 per-name failures across IPs, 3 failures of this name from this IP.
+# KEYS: 1 attempts in flight. Frees one slot (never below zero).
+_RELEASE_LUA = """
+if tonumber(redis.call('GET', KEYS[1]) or '0') > 0 then
+  redis.call('DECR', KEYS[1])
+end
+return 0
+"""
+# KEYS: 1 lock, 2 per-name failures across IPs, 3 failures of this name from this IP, 4 attempts in flight.
 # ARGV: 1 free failures, 2 base cool-off s, 3 max cool-off s, 4 per-IP window s, 5 global window s.
 _FAIL_LUA = """
+if tonumber(redis.call('GET', KEYS[4]) or '0') > 0 then
+  redis.call('DECR', KEYS[4])
+end
 local mine = redis.call('INCR', KEYS[3])
 if mine == 1 then redis.call('EXPIRE', KEYS[3], ARGV[4]) end
 local all = redis.call('INCR', KEYS[2])
@@ -59,16 +80,19 @@ def _keys(username: str, ip: str) -> dict[str, str]:
         "lock": f"{tag}:lock:{ip_digest}",
         "failures": f"{tag}:failures",
         "mine": f"{tag}:failures:{ip_digest}",
+        "inflight": f"{tag}:inflight:{ip_digest}",
         "known": f"{tag}:known",
         "ip": ip_digest,
     }
 
 
+# How long an attempt's in-flight slot outlives a worker that died before recording its outcome.
+INFLIGHT_LEASE_SECONDS = 30
 _scripts: dict[tuple[int, str], object] = {}
 
 
 def _script(client, source: str):
-    key = (id(client), source[:40])
+    key = (id(client), source)
     if key not in _scripts:
         _scripts[key] = client.register_script(source)
     return _scripts[key]
@@ -86,7 +110,7 @@ class _LocalLockout:
         value, expires = self.expiring.get(key, (0, 0.0))
         return (value, expires) if expires > now else (0, 0.0)
 
-    def check(self, keys: dict, config: dict) -> LockoutDecision:
+    def begin(self, keys: dict, config: dict) -> LockoutDecision:
         now = time.monotonic()
         with self.lock:
             locked, until = self._get(keys["lock"], now)
@@ -95,11 +119,28 @@ class _LocalLockout:
             failures, until = self._get(keys["failures"], now)
             if failures >= config["GLOBAL_FAILURES"] and keys["ip"] not in self.known.get(keys["known"], set()):
                 return LockoutDecision(True, max(1, int(until - now + 0.999)))
+            mine, _ = self._get(keys["mine"], now)
+            inflight, _ = self._get(keys["inflight"], now)
+            if inflight >= max(1, config["FREE_FAILURES"] - mine):
+                return LockoutDecision(True, 1)
+            self.expiring[keys["inflight"]] = (inflight + 1, now + INFLIGHT_LEASE_SECONDS)
         return LockoutDecision(False, 0)
+
+    def _release(self, keys: dict, now: float) -> None:
+        inflight, until = self._get(keys["inflight"], now)
+        if inflight > 1:
+            self.expiring[keys["inflight"]] = (inflight - 1, until)
+        else:
+            self.expiring.pop(keys["inflight"], None)
+
+    def release(self, keys: dict) -> None:
+        with self.lock:
+            self._release(keys, time.monotonic())
 
     def fail(self, keys: dict, config: dict) -> int:
         now = time.monotonic()
         with self.lock:
+            self._release(keys, now)
             if len(self.expiring) > 10_000:  # bounded memory under username/IP spraying
                 for key in [key for key, (_, expires) in self.expiring.items() if expires <= now]:
                     del self.expiring[key]
@@ -116,6 +157,7 @@ class _LocalLockout:
 
     def succeed(self, keys: dict) -> None:
         with self.lock:
+            self._release(keys, time.monotonic())
             self.expiring.pop(keys["mine"], None)
             self.expiring.pop(keys["lock"], None)
             self.known.setdefault(keys["known"], set()).add(keys["ip"])
@@ -124,21 +166,32 @@ class _LocalLockout:
 _local = _LocalLockout()
 
 
-def login_lockout_check(*, username: str, ip: str) -> LockoutDecision:
-    """Whether sign-in attempts for this name from this IP are held off now.
+def login_attempt_begin(*, username: str, ip: str) -> LockoutDecision:
+    """Whether a sign-in attempt for this name from this IP is held off now; when it is not, it takes an in-flight slot,
+    which login_failure_record, login_success_record or login_attempt_release gives back.
 
     Raises RedisUnavailable when Redis is configured but down (the caller fails closed).
     """
     keys = _keys(username, ip)
     config = ragsecure_settings.LOGIN_LOCKOUT
     if not redis_configured():
-        return _local.check(keys, config)
+        return _local.begin(keys, config)
+    args = [keys["ip"], config["GLOBAL_FAILURES"], config["FREE_FAILURES"], INFLIGHT_LEASE_SECONDS]
     locked, retry_after = redis_gate.run(
-        lambda client: _script(client, _CHECK_LUA)(
-            keys=[keys["lock"], keys["failures"], keys["known"]], args=[keys["ip"], config["GLOBAL_FAILURES"]], client=client
+        lambda client: _script(client, _BEGIN_LUA)(
+            keys=[keys["lock"], keys["failures"], keys["known"], keys["mine"], keys["inflight"]], args=args, client=client
         )
     )
     return LockoutDecision(bool(locked), int(retry_after))
+
+
+def login_attempt_release(*, username: str, ip: str) -> None:
+    """Give back an attempt's in-flight slot without an outcome (the attempt failed for another reason)."""
+    keys = _keys(username, ip)
+    if not redis_configured():
+        _local.release(keys)
+        return
+    redis_gate.run(lambda client: _script(client, _RELEASE_LUA)(keys=[keys["inflight"]], args=[], client=client))
 
 
 def login_failure_record(*, username: str, ip: str) -> int:
@@ -150,7 +203,9 @@ def login_failure_record(*, username: str, ip: str) -> int:
     args = [config["FREE_FAILURES"], config["BASE_COOLOFF"], config["MAX_COOLOFF"], config["WINDOW"], config["GLOBAL_WINDOW"]]
     return int(
         redis_gate.run(
-            lambda client: _script(client, _FAIL_LUA)(keys=[keys["lock"], keys["failures"], keys["mine"]], args=args, client=client)
+            lambda client: _script(client, _FAIL_LUA)(
+                keys=[keys["lock"], keys["failures"], keys["mine"], keys["inflight"]], args=args, client=client
+            )
         )
     )
 
@@ -163,6 +218,7 @@ def login_success_record(*, username: str, ip: str) -> None:
         return
 
     def apply(client) -> None:
+        _script(client, _RELEASE_LUA)(keys=[keys["inflight"]], args=[], client=client)
         pipe = client.pipeline(transaction=True)
         pipe.delete(keys["mine"], keys["lock"])
         pipe.sadd(keys["known"], keys["ip"])

@@ -1,11 +1,13 @@
 """Sign-in lockout per (username, client IP): growing cool-offs, a slower per-name limit that spares known IPs,
 the same answers for unknown names; in Redis, in local mode, and failing closed when Redis is down."""
 
+import threading
+
 import pytest
 from django_redis import get_redis_connection
 
 from accounts import lockout
-from accounts.lockout import _LocalLockout, login_failure_record, login_lockout_check
+from accounts.lockout import _LocalLockout, login_attempt_begin, login_attempt_release, login_failure_record
 from accounts.services import user_limits_reset
 from audit.models import AuditEntry
 from ragsecure.redis_gate import RedisUnavailable, redis_configured, redis_gate
@@ -76,6 +78,35 @@ class LockoutContract:
         pytest.fail(f"no lockout after {most} failed sign-ins")
 
     # --- per (username, IP) ------------------------------------------------------------------
+
+    def test_parallel_wrong_passwords_check_no_more_passwords_than_the_budget(self, user):
+        """30 guesses at once: only FREE_FAILURES ever reach a password check (begin and record are one budget)."""
+        barrier, checks, lock = threading.Barrier(30), [], threading.Lock()
+        checking = threading.Event()
+
+        def guess() -> None:
+            barrier.wait(timeout=10)
+            if login_attempt_begin(username="alice", ip=ATTACKER).locked:
+                return
+            with lock:
+                checks.append(1)
+                if len(checks) == FREE_FAILURES:
+                    checking.set()
+            checking.wait(timeout=2)  # every admitted check is in flight at once, as Argon2 makes them
+            login_failure_record(username="alice", ip=ATTACKER)
+
+        threads = [threading.Thread(target=guess) for _ in range(30)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(timeout=20)
+        assert len(checks) == FREE_FAILURES
+        assert login_attempt_begin(username="alice", ip=ATTACKER).locked
+
+    def test_an_attempt_that_ends_without_an_outcome_gives_its_slot_back(self, user):
+        for _ in range(FREE_FAILURES * 2):
+            assert not login_attempt_begin(username="alice", ip=ATTACKER).locked
+            login_attempt_release(username="alice", ip=ATTACKER)
 
     def test_free_failures_then_a_cool_off_even_for_the_right_password(self, api, user):
         failures = [login(api, "alice", WRONG, ATTACKER) for _ in range(FREE_FAILURES)]
@@ -342,7 +373,7 @@ def test_lockout_service_raises_rather_than_allowing_while_redis_is_down(dead_re
     monkeypatch.setattr(lockout, "_local", _LocalLockout())
 
     with pytest.raises(RedisUnavailable):
-        login_lockout_check(username="alice", ip=ATTACKER)
+        login_attempt_begin(username="alice", ip=ATTACKER)
     with pytest.raises(RedisUnavailable):
         login_failure_record(username="alice", ip=ATTACKER)
     assert lockout._local.expiring == {}
