@@ -19,7 +19,7 @@ class ErrorSerializer(serializers.Serializer):
 
 
 ERROR_DESCRIPTIONS = {
-    "400": "validation_error, prompt_injection_detected or malformed_request",
+    "400": "validation_error, prompt_injection_detected, malformed_request or bad_request",
     "401": "authentication_failed, token_invalid, token_expired or token_revoked",
     "403": "insufficient_scope or permission_denied",
     "404": "not_found",
@@ -74,3 +74,4 @@ class RagsecureAutoSchema(AutoSchema):
                 body["description"] = ERROR_DESCRIPTIONS[code]
                 responses[code] = body
         return responses
+

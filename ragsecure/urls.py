@@ -3,10 +3,10 @@
 from django.contrib import admin
 from django.urls import include, path
 from django.views.generic import RedirectView
-from drf_spectacular.views import SpectacularAPIView
 
 from accounts.apis import JwksApi
 from ragsecure.health import HealthzApi, ReadyzApi
+from ragsecure.schema_api import SchemaApi
 
 admin.site.site_header = "ragsecure security console"
 admin.site.site_title = "ragsecure"
@@ -14,7 +14,7 @@ admin.site.site_title = "ragsecure"
 api_v1 = [
     path("auth/", include("accounts.urls")),
     path("", include("documents.urls")),
-    path("schema/", SpectacularAPIView.as_view(), name="schema"),
+    path("schema/", SchemaApi.as_view(), name="schema"),
 ]
 
 urlpatterns = [

@@ -104,3 +104,42 @@ def test_password_is_write_only_never_in_a_response(schema):
     for name, component in schema["components"]["schemas"].items():
         if "password" in component.get("properties", {}):
             assert name.endswith("Request") or component["properties"]["password"].get("writeOnly"), name
+
+
+def test_the_schema_is_generated_once_however_many_first_requests_race(monkeypatch):
+    """400 parallel first requests once met drf-spectacular's lazy set-up mid-way (3 of them answered 500)."""
+    import threading
+
+    from drf_spectacular.generators import SchemaGenerator
+
+    from ragsecure import schema_api as schema
+
+    generated = []
+    real = SchemaGenerator.get_schema
+
+    def counting(self, *args, **kwargs):
+        generated.append(1)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(SchemaGenerator, "get_schema", counting)
+    monkeypatch.setattr(schema, "_schema", None)
+    barrier, documents = threading.Barrier(32), []
+
+    def first_request() -> None:
+        barrier.wait(timeout=10)
+        documents.append(schema.schema_document())
+
+    threads = [threading.Thread(target=first_request) for _ in range(32)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert len(generated) == 1
+    assert len(documents) == 32 and all(document is documents[0] for document in documents)
+    assert "/api/v1/query/" in documents[0]["paths"]
+
+
+def test_the_wsgi_entry_point_generates_the_schema_at_start_up():
+    from ragsecure import schema_api, wsgi
+
+    assert wsgi.application is not None and schema_api._schema is not None
