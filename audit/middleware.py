@@ -14,7 +14,7 @@ from audit.services import audit_entry_write, audit_fields, checkpoint_timer, ou
 from audit.spool import AuditUnavailable
 from ragsecure.conf import ragsecure_settings
 from ragsecure.errors import ServiceUnavailable, json_error_response
-from ragsecure.net import client_ip
+from ragsecure.net import client_ip, header_text
 
 logger = logging.getLogger("ragsecure.audit")
 
@@ -113,7 +113,7 @@ class AuditMiddleware:
                     status=response.status_code,
                     duration_ms=duration_ms,
                     client_ip=client_ip(request),
-                    user_agent=request.META.get("HTTP_USER_AGENT", ""),
+                    user_agent=header_text(request, "HTTP_USER_AGENT"),
                     detail=context.as_detail(),
                     **caller,
                 )

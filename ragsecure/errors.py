@@ -3,8 +3,8 @@
 import logging
 from typing import Any
 
+from django.core.exceptions import DisallowedHost, RequestDataTooBig, SuspiciousOperation, TooManyFieldsSent
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
-from django.core.exceptions import RequestDataTooBig, SuspiciousOperation, TooManyFieldsSent
 from django.http import Http404, JsonResponse
 from rest_framework import exceptions as drf_exceptions
 from rest_framework import status
@@ -13,6 +13,7 @@ from rest_framework.response import Response
 from audit.context import audit_verdict
 
 logger = logging.getLogger("ragsecure.errors")
+UNKNOWN_HOST_MESSAGE = "The Host header names a host this service does not serve."
 
 
 class RagsecureError(drf_exceptions.APIException):
@@ -42,6 +43,11 @@ class PromptInjectionDetected(RagsecureError):
 class MalformedRequest(RagsecureError):
     code = "malformed_request"
     message = "The request body could not be parsed."
+
+
+class BadRequest(RagsecureError):
+    code = "bad_request"
+    message = "The request was rejected as malformed."
 
 
 class AuthenticationFailed(RagsecureError):
@@ -131,7 +137,7 @@ class InternalError(RagsecureError):
 
 # Generic errors by HTTP status, for responses produced outside DRF (Django 404/500, middleware).
 ERRORS_BY_STATUS: dict[int, type[RagsecureError]] = {
-    400: MalformedRequest,
+    400: BadRequest,
     401: AuthenticationFailed,
     403: PermissionDenied,
     404: NotFound,
@@ -222,8 +228,10 @@ def to_domain_error(exc: Exception) -> RagsecureError:
         return PayloadTooLarge()
     if isinstance(exc, TooManyFieldsSent):
         return ValidationFailed("Too many fields in the request.", fields={"non_field_errors": ["Too many fields."]})
+    if isinstance(exc, DisallowedHost):
+        return BadRequest(UNKNOWN_HOST_MESSAGE)
     if isinstance(exc, SuspiciousOperation):
-        return MalformedRequest("The request was rejected as malformed.")
+        return BadRequest()
     if isinstance(exc, drf_exceptions.APIException):
         return error_for_status(exc.status_code)
     return InternalError()

@@ -4,10 +4,11 @@ import re
 import uuid
 from collections.abc import Callable
 
+from django.core.exceptions import DisallowedHost
 from django.http import HttpRequest, HttpResponse
 
 from ragsecure.conf import ragsecure_settings
-from ragsecure.errors import MalformedRequest, PayloadTooLarge, error_for_status, json_error_response
+from ragsecure.errors import UNKNOWN_HOST_MESSAGE, BadRequest, MalformedRequest, PayloadTooLarge, error_for_status, json_error_response
 
 Middleware = Callable[[HttpRequest], HttpResponse]
 SAFE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
@@ -37,6 +38,20 @@ class RequestIdMiddleware:
         if request.client_request_id:
             response["X-Client-Request-ID"] = request.client_request_id
         return response
+
+
+class AllowedHostMiddleware:
+    """Answers a Host header outside ALLOWED_HOSTS with 400 `bad_request` saying so, before anything else reads the host."""
+
+    def __init__(self, get_response: Middleware) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        try:
+            request.get_host()
+        except DisallowedHost:
+            return json_error_response(BadRequest(UNKNOWN_HOST_MESSAGE), getattr(request, "request_id", ""))
+        return self.get_response(request)
 
 
 class ApiErrorMiddleware:

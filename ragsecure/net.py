@@ -46,3 +46,12 @@ def _client_ip(request: HttpRequest) -> str:
     if len(hops) < trusted:
         return remote
     return _valid_ip(hops[-trusted]) or remote
+
+
+def header_text(request: HttpRequest, name: str) -> str:
+    """A request header as text: WSGI hands headers over as Latin-1, so UTF-8 bytes are decoded again (invalid ones replaced)."""
+    raw = request.META.get(name, "")
+    try:
+        return raw.encode("latin-1").decode("utf-8", errors="replace")
+    except UnicodeEncodeError:
+        return raw  # already text (a test client, or a server that decoded it)

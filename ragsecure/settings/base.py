@@ -35,6 +35,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "ragsecure.middleware.RequestIdMiddleware",
     "audit.middleware.AuditMiddleware",
+    "ragsecure.middleware.AllowedHostMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "ragsecure.middleware.CacheControlMiddleware",

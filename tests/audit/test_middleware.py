@@ -352,6 +352,20 @@ def test_escaped_user_agent_keeps_the_attacker_text_visible(api):
     assert entry.user_agent == "curl/8\\x0a<script>x</script>"
 
 
+@pytest.mark.parametrize(
+    ("sent", "stored"),
+    [
+        ("Mozilla/5.0 (Motörhead; 日本語)".encode().decode("latin-1"), "Mozilla/5.0 (Motörhead; 日本語)"),
+        (b"agent \xff\xfe broken".decode("latin-1"), "agent \ufffd\ufffd broken"),
+    ],
+)
+def test_a_utf8_user_agent_is_stored_as_text(api, sent, stored):
+    """WSGI hands headers over as Latin-1: UTF-8 bytes are decoded again (invalid ones replaced), never kept as mojibake."""
+    _, entry = audited(lambda: api.get("/healthz", HTTP_USER_AGENT=sent))
+
+    assert entry.user_agent == stored
+
+
 def test_huge_user_agent_is_truncated(api):
     _, entry = audited(lambda: api.get("/healthz", HTTP_USER_AGENT="A" * 10_240))
 

@@ -170,8 +170,16 @@ def test_unexpected_exception_in_plain_django_view_is_json_500(settings, debug):
 def test_disallowed_host_is_json_400(settings, debug, host):
     settings.DEBUG = debug
     response = APIClient(HTTP_HOST=host).post(TOKEN, credentials(), format="json")
-    assert_error(response, 400, "malformed_request")
+    error = assert_error(response, 400, "bad_request")
+    assert error["message"] == "The Host header names a host this service does not serve."
     assert_no_internals(response)
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/api/v1/auth/me/", "/api/v1/documents/", "/admin/login/", "/no/such/page"])
+def test_disallowed_host_says_so_on_every_path(path):
+    response = APIClient(HTTP_HOST="evil.example").get(path)
+    error = assert_error(response, 400, "bad_request")
+    assert "Host header" in error["message"]
 
 
 # --- username, password and scopes

@@ -159,3 +159,33 @@ def test_a_large_body_arrives_whole(live):
     status, _, payload = live.request("POST", "/api/v1/auth/token/", {"Content-Type": "application/json"}, body)
     assert status in (400, 401), payload[:200]
     assert json.loads(payload)["error"]["code"] in ("validation_error", "authentication_failed")
+
+
+def test_a_utf8_user_agent_reaches_the_audit_log_as_text(live):
+    """Over real WSGI: the header's UTF-8 bytes are stored as the text they spell."""
+    import sqlite3
+
+    body = json.dumps({"username": "nobody", "password": "not-the-password-1"}).encode()
+    sock = connect(live)
+    try:
+        sock.sendall(
+            b"POST /api/v1/auth/token/ HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+            + "User-Agent: Motörhead/1.0 日本語\r\n".encode()
+            + f"Content-Length: {len(body)}\r\nConnection: close\r\n\r\n".encode() + body
+        )
+        answer = read_all(sock)
+    finally:
+        sock.close()
+    assert answer.startswith(b"HTTP/1.1 401"), answer[:100]
+    request_id = answer.split(b"X-Request-ID: ")[1].split(b"\r\n")[0].decode()
+    with sqlite3.connect(f"{live.workdir}/db.sqlite3") as database:
+        (agent,) = database.execute("SELECT user_agent FROM audit_auditentry WHERE request_id = ?", (request_id,)).fetchone()
+    assert agent == "Motörhead/1.0 日本語"
+
+
+def test_a_bad_host_is_told_so_over_http(live):
+    status, headers, body = live.request("GET", "/healthz", {"Host": "evil.example"})
+    assert status == 400
+    error = json.loads(body)["error"]
+    assert error["code"] == "bad_request" and "Host header" in error["message"]
+    assert error["request_id"] == headers["X-Request-ID"]
