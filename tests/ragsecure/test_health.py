@@ -82,6 +82,28 @@ def test_readyz_503_when_database_and_redis_down(web, db, database_down, redis_d
     assert web.get("/readyz").status_code == 503
 
 
+def test_readyz_tells_a_remote_anonymous_caller_only_the_status(db, redis_down):
+    """Which backend is down is for the operators: from elsewhere, the status alone."""
+    response = Client(HTTP_HOST="localhost", REMOTE_ADDR="203.0.113.9").get("/readyz")
+    assert response.status_code == 200
+    assert response.json() == {"status": "degraded", "checks": {}}
+
+
+def test_readyz_tells_a_remote_anonymous_caller_only_the_status_when_the_database_is_down(db, database_down):
+    response = Client(HTTP_HOST="localhost", REMOTE_ADDR="203.0.113.9").get("/readyz")
+    assert response.status_code == 503
+    assert response.json() == {"status": "unavailable", "checks": {}}
+
+
+def test_readyz_shows_staff_the_checks_from_anywhere(transactional_db, redis_down):
+    from accounts.models import User
+
+    staff = User.objects.create_user(username="sre", password="a-long-staff-password-42", is_staff=True)
+    client = Client(HTTP_HOST="localhost", REMOTE_ADDR="203.0.113.9")
+    client.force_login(staff)
+    assert client.get("/readyz").json()["checks"] == {"database": "ok", "redis": "unavailable"}
+
+
 def test_probes_are_not_cached(web, db):
     assert "no-store" in web.get("/readyz")["Cache-Control"]
 
