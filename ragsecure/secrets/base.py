@@ -45,3 +45,7 @@ class SecretsBackend(ABC):
     def put(self, name: str, value: str) -> None:
         """Store a new current value for the secret; raise SecretsError where unsupported."""
         raise SecretsError(f"The {self.label} secrets backend is read-only")
+
+    def get_previous(self, name: str) -> str | None:
+        """The value the current one replaced, where the backend keeps versions (AWS's AWSPREVIOUS); None otherwise."""
+        return None

@@ -29,6 +29,8 @@ class SecretsProvider:
         self.ttl = ttl
         self._clock = clock
         self._cache: dict[str, tuple[str, float]] = {}
+        self._previous: dict[str, tuple[str | None, float]] = {}
+        self._refreshed: dict[str, float] = {}
         self._lock = threading.Lock()
 
     def get(self, name: str) -> str:
@@ -63,6 +65,46 @@ class SecretsProvider:
             raise unavailable
         raise SecretNotFound(name)
 
+    def get_previous(self, name: str) -> str | None:
+        """The secret's previous value where a backend keeps one (for SECRET_KEY_FALLBACKS), cached like the current one."""
+        validate_secret_name(name)
+        now = self._clock()
+        cached = self._previous.get(name)
+        if cached is not None and now - cached[1] < self.ttl:
+            return cached[0]
+        value = None
+        for backend in self.backends:
+            try:
+                backend.get(name)
+            except SecretNotFound:
+                continue
+            except SecretsUnavailable:
+                return cached[0] if cached is not None else None
+            try:
+                value = backend.get_previous(name)
+            except SecretsUnavailable:
+                return cached[0] if cached is not None else None
+            break
+        with self._lock:
+            self._previous[name] = (value, now)
+        return value
+
+    def refresh(self, name: str, *, min_interval: float) -> bool:
+        """Drop the cached value so the next read asks the backends, at most once per `min_interval` seconds per secret.
+
+        For a caller that met something the cached value cannot explain (an unknown `kid`): True when it may read again,
+        False when a refresh happened too recently (a flood of unknown `kid`s cannot hammer the backend).
+        """
+        now = self._clock()
+        with self._lock:
+            last = self._refreshed.get(name)
+            if last is not None and now - last < min_interval:
+                return False
+            self._refreshed[name] = now
+            self._cache.pop(name, None)
+            self._previous.pop(name, None)
+        return True
+
     def put(self, name: str, value: str) -> None:
         """Write a new value to the last writable backend of the chain and drop the cached one."""
         writable = [backend for backend in self.backends if backend.writable]
@@ -76,8 +118,10 @@ class SecretsProvider:
         with self._lock:
             if name is None:
                 self._cache.clear()
+                self._previous.clear()
             else:
                 self._cache.pop(name, None)
+                self._previous.pop(name, None)
 
 
 def build_backends(backend: str, *, directory: str, prefix: str) -> list[SecretsBackend]:
@@ -90,10 +134,8 @@ def build_backends(backend: str, *, directory: str, prefix: str) -> list[Secrets
     if backend == "file":
         return [EnvSecretsBackend(), FileSecretsBackend(directory)]
     if backend == "aws":
-        try:
-            from ragsecure.secrets.aws import AwsSecretsBackend
-        except ImportError as exc:
-            raise SecretsError("The aws secrets backend is not available in this build") from exc
+        from ragsecure.secrets.aws import AwsSecretsBackend
+
         return [EnvSecretsBackend(), AwsSecretsBackend(prefix=prefix)]
     raise SecretsError(f"Unknown secrets backend {backend!r}: expected env, file or aws")
 

@@ -11,24 +11,25 @@ from .base import DATABASES, RAGSECURE, env
 DEBUG = False
 
 
+_provider = SecretsProvider(
+    build_backends(RAGSECURE["SECRETS_BACKEND"], directory=RAGSECURE["SECRETS_DIR"], prefix=RAGSECURE["AWS_SECRET_PREFIX"])
+)
+
+
 def _required_secret(name: str) -> str:
-    provider = SecretsProvider(
-        build_backends(
-            RAGSECURE["SECRETS_BACKEND"],
-            directory=RAGSECURE["SECRETS_DIR"],
-            prefix=RAGSECURE["AWS_SECRET_PREFIX"],
-        )
-    )
     try:
-        return provider.get(name)
+        return _provider.get(name)
     except SecretsError as exc:
         raise ImproperlyConfigured(
             f"The secret {name!r} is required in production and could not be read "
-            f"from the {RAGSECURE['SECRETS_BACKEND']!r} backend ({type(exc).__name__})."
+            f"from the {RAGSECURE['SECRETS_BACKEND']!r} backend ({type(exc).__name__}: {exc})."
         ) from None
 
 
 SECRET_KEY = _required_secret("django-secret-key")
+# Sessions and signatures made with the key a rotation replaced (AWSPREVIOUS) stay valid while they last.
+_previous_secret_key = _provider.get_previous("django-secret-key")
+SECRET_KEY_FALLBACKS = [_previous_secret_key] if _previous_secret_key and _previous_secret_key != SECRET_KEY else []
 # Present at start-up or not at all: the service never runs half-configured.
 for _name in ("jwt-signing-keys", "audit-hmac-key"):
     _required_secret(_name)
