@@ -64,6 +64,18 @@ class KeyRing:
         key = self.keys.get(kid)
         return key.public_key if key is not None else None
 
+    @property
+    def staged(self) -> SigningKey | None:
+        """The key published for verification but not signing yet (the newest, should there be several)."""
+        waiting = [key for kid, key in self.keys.items() if kid != self.active.kid and key.retired_at is None]
+        return max(waiting, key=lambda key: key.created_at) if waiting else None
+
+    @property
+    def last_retired_at(self) -> datetime | None:
+        """When the previous active key stopped signing (the last promotion), if any key has."""
+        times = [key.retired_at for key in self.keys.values() if key.retired_at is not None]
+        return max(times) if times else None
+
     def jwks(self) -> dict:
         """The JSON Web Key Set of every verification key, active first."""
         ordered = [self.active] + [key for kid, key in self.keys.items() if kid != self.active.kid]
@@ -119,19 +131,47 @@ def new_signing_key(now: datetime | None = None) -> SigningKey:
     return SigningKey(jwk_thumbprint(public_key), private_key, public_key, now or timezone.now(), None)
 
 
-def rotated_key_ring(ring: KeyRing | None, now: datetime | None = None) -> KeyRing:
-    """A ring whose new active key signs from now on; old keys verify until every token they signed has expired."""
-    now = now or timezone.now()
-    fresh = new_signing_key(now)
-    keep: dict[str, SigningKey] = {fresh.kid: fresh}
+def _verification_horizon() -> timedelta:
+    """How long a retired key keeps verifying: until every token it signed has expired."""
+    return ragsecure_settings.REFRESH_TOKEN_LIFETIME + timedelta(seconds=ragsecure_settings.JWT_LEEWAY_SECONDS)
+
+
+def _with_active(ring: KeyRing | None, active: SigningKey, now: datetime) -> KeyRing:
+    """`active` signs from now on; every other key is retired (if it was not) and kept while it may still verify."""
+    keep: dict[str, SigningKey] = {active.kid: active}
     if ring is not None:
-        horizon = ragsecure_settings.REFRESH_TOKEN_LIFETIME + timedelta(seconds=ragsecure_settings.JWT_LEEWAY_SECONDS)
         for kid, key in ring.keys.items():
+            if kid == active.kid:
+                continue
             if key.retired_at is None:
                 key = SigningKey(key.kid, key.private_key, key.public_key, key.created_at, now)
-            if now - key.retired_at <= horizon:
+            if now - key.retired_at <= _verification_horizon():
                 keep[kid] = key
-    return KeyRing(active=fresh, keys=keep)
+    return KeyRing(active=active, keys=keep)
+
+
+def rotated_key_ring(ring: KeyRing | None, now: datetime | None = None) -> KeyRing:
+    """A ring whose new active key signs at once (a first key, or a forced rotation); old keys verify until their tokens expire.
+
+    Other workers may not know the new key for up to a cache TTL: rotate a live service with staged_key_ring and
+    promoted_key_ring instead.
+    """
+    now = now or timezone.now()
+    return _with_active(ring, new_signing_key(now), now)
+
+
+def staged_key_ring(ring: KeyRing, now: datetime | None = None) -> KeyRing:
+    """The ring with a new key published for verification only (JWKS and every worker's ring), not signing yet."""
+    fresh = new_signing_key(now or timezone.now())
+    return KeyRing(active=ring.active, keys={**ring.keys, fresh.kid: fresh})
+
+
+def promoted_key_ring(ring: KeyRing, now: datetime | None = None) -> KeyRing:
+    """The ring whose staged key signs from now on; raise KeyRingError when nothing is staged."""
+    staged = ring.staged
+    if staged is None:
+        raise KeyRingError("No key is staged; stage one first")
+    return _with_active(ring, staged, now or timezone.now())
 
 
 _cache_lock = threading.Lock()
@@ -153,6 +193,18 @@ def key_ring() -> KeyRing:
         ring = parse_key_ring(raw)
         _cached = (raw, ring)
     return ring
+
+
+def verification_key_for(kid: str) -> Ed25519PublicKey | None:
+    """The public key for `kid`; for a `kid` the cached ring does not know, the ring is read again once (at most every
+    KEY_RING_REFRESH_SECONDS per process, so a flood of unknown `kid`s cannot hammer the secrets backend).
+
+    Raises KeyRingError when the ring is unavailable.
+    """
+    key = key_ring().verification_key(kid)
+    if key is None and secrets_provider().refresh(SECRET_NAME, min_interval=float(ragsecure_settings.KEY_RING_REFRESH_SECONDS)):
+        key = key_ring().verification_key(kid)
+    return key
 
 
 def key_ring_store(ring: KeyRing) -> None:

@@ -9,7 +9,7 @@ from rest_framework_simplejwt.backends import TokenBackend
 from rest_framework_simplejwt.exceptions import TokenBackendError, TokenBackendExpiredToken, TokenError
 from rest_framework_simplejwt.tokens import Token
 
-from accounts.keyring import KeyRingError, key_ring
+from accounts.keyring import KeyRingError, key_ring, verification_key_for
 from ragsecure.conf import ragsecure_settings
 
 KID_PATTERN = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
@@ -73,7 +73,7 @@ class KeyRingTokenBackend(TokenBackend):
         if not isinstance(kid, str) or not KID_PATTERN.fullmatch(kid):
             raise TokenBackendError("Token key id is invalid")
         try:
-            key = key_ring().verification_key(kid)
+            key = verification_key_for(kid)
         except KeyRingError:
             raise TokenBackendError("Token cannot be verified") from None
         if key is None:

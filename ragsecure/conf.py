@@ -10,6 +10,8 @@ DEFAULTS: dict[str, Any] = {
     "SECRETS_BACKEND": "file",
     "SECRETS_DIR": "var/secrets",
     "SECRETS_CACHE_TTL": 300,
+    # A token signed by a key this process's cached ring lacks re-reads the ring, at most this often (seconds).
+    "KEY_RING_REFRESH_SECONDS": 5.0,
     "AWS_SECRET_PREFIX": "ragsecure/",
     # JWT
     "JWT_ALGORITHM": "EdDSA",

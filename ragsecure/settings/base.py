@@ -224,6 +224,7 @@ RAGSECURE = {
     "SECRETS_BACKEND": env.str("RAGSECURE_SECRETS_BACKEND", default="file"),
     "SECRETS_DIR": env.str("RAGSECURE_SECRETS_DIR", default=str(VAR_DIR / "secrets")),
     "AWS_SECRET_PREFIX": env.str("RAGSECURE_AWS_SECRET_PREFIX", default="ragsecure/"),
+    "SECRETS_CACHE_TTL": env.float("RAGSECURE_SECRETS_CACHE_TTL", default=300.0),
     "TRUSTED_PROXIES": env.int("RAGSECURE_TRUSTED_PROXIES", default=0),
     "LLM_BACKEND": env.str("RAGSECURE_LLM_BACKEND", default="extractive"),
     "LLM_BASE_URL": env.str("RAGSECURE_LLM_BASE_URL", default=""),

@@ -261,8 +261,14 @@ def test_revoke_tokens_unknown_user(transactional_db):
 # ---------------------------------------------------------------------------
 
 
+@pytest.fixture
+def instant_publication(settings):
+    """Workers re-read the ring at once, so staging and promoting need no wait between them."""
+    settings.RAGSECURE = {**settings.RAGSECURE, "SECRETS_CACHE_TTL": 0}
+
+
 @pytest.mark.redis
-def test_rotate_signing_key_changes_active_kid(restore_key_ring, transactional_db):
+def test_rotate_signing_key_changes_active_kid(restore_key_ring, transactional_db, instant_publication):
     old_kid = key_ring().active.kid
     output = run("rotate_signing_key")
     new_kid = key_ring().active.kid
@@ -271,7 +277,7 @@ def test_rotate_signing_key_changes_active_kid(restore_key_ring, transactional_d
 
 
 @pytest.mark.redis
-def test_rotate_signing_key_old_tokens_still_verify(restore_key_ring, api, user, tokens):
+def test_rotate_signing_key_old_tokens_still_verify(restore_key_ring, api, user, tokens, instant_publication):
     old_kid = key_ring().active.kid
     assert jwt.get_unverified_header(tokens["access"])["kid"] == old_kid
     run("rotate_signing_key")
@@ -281,7 +287,7 @@ def test_rotate_signing_key_old_tokens_still_verify(restore_key_ring, api, user,
 
 
 @pytest.mark.redis
-def test_rotate_signing_key_new_tokens_carry_new_kid(restore_key_ring, api, user):
+def test_rotate_signing_key_new_tokens_carry_new_kid(restore_key_ring, api, user, instant_publication):
     run("rotate_signing_key")
     new_kid = key_ring().active.kid
     fresh = obtain(api, "alice")
@@ -290,10 +296,42 @@ def test_rotate_signing_key_new_tokens_carry_new_kid(restore_key_ring, api, user
     assert api.get("/api/v1/auth/me/", **bearer(fresh["access"])).status_code == 200
 
 
-def test_rotate_signing_key_jwks_lists_both(restore_key_ring, transactional_db, client):
+def test_rotate_signing_key_jwks_lists_both(restore_key_ring, transactional_db, client, instant_publication):
     old_kid = key_ring().active.kid
     run("rotate_signing_key")
     new_kid = key_ring().active.kid
     kids = [key["kid"] for key in client.get("/.well-known/jwks.json", HTTP_HOST="localhost").json()["keys"]]
     assert kids[0] == new_kid
     assert set(kids) == {old_kid, new_kid}
+
+
+def test_stage_publishes_then_promote_waits_for_the_cache_ttl(restore_key_ring, transactional_db, client, settings):
+    """A staged key verifies at once and signs only after every worker can have loaded it."""
+    settings.RAGSECURE = {**settings.RAGSECURE, "SECRETS_CACHE_TTL": 300}
+    old_kid = key_ring().active.kid
+    output = run("rotate_signing_key", "--stage")
+    staged = key_ring().staged
+    assert staged is not None and staged.kid in output and key_ring().active.kid == old_kid
+    kids = [key["kid"] for key in client.get("/.well-known/jwks.json", HTTP_HOST="localhost").json()["keys"]]
+    assert kids == [old_kid, staged.kid]
+
+    with pytest.raises(CommandError, match="Promote it later"):
+        run("rotate_signing_key", "--promote")
+    assert key_ring().active.kid == old_kid
+    run("rotate_signing_key", "--promote", "--force")
+    assert key_ring().active.kid == staged.kid
+
+
+def test_a_second_rotation_within_the_refresh_lifetime_needs_force(restore_key_ring, transactional_db, instant_publication):
+    run("rotate_signing_key")
+    rotated = key_ring().active.kid
+    with pytest.raises(CommandError, match="within the refresh-token lifetime"):
+        run("rotate_signing_key")
+    assert key_ring().active.kid == rotated
+    run("rotate_signing_key", "--force")
+    assert key_ring().active.kid != rotated
+
+
+def test_promote_without_a_staged_key_says_so(restore_key_ring, transactional_db):
+    with pytest.raises(CommandError, match="No key is staged"):
+        run("rotate_signing_key", "--promote")

@@ -16,8 +16,11 @@ from accounts.keyring import (
     key_ring,
     key_ring_store,
     parse_key_ring,
+    promoted_key_ring,
     rotated_key_ring,
     serialise_key_ring,
+    staged_key_ring,
+    verification_key_for,
 )
 from ragsecure.conf import ragsecure_settings
 from ragsecure.secrets import secrets_provider
@@ -214,3 +217,63 @@ def test_jwks_has_no_private_material():
             serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
         )
         assert base64.urlsafe_b64encode(private_raw).rstrip(b"=").decode() not in serialised
+
+
+# -- rotation without failed requests --------------------------------------------------------------------------------
+
+
+def test_a_staged_key_is_published_but_does_not_sign():
+    ring = rotated_key_ring(None, T0)
+    staged = staged_key_ring(ring, T0 + timedelta(days=2))
+    assert staged.active.kid == ring.active.kid
+    assert staged.staged is not None and staged.staged.kid != ring.active.kid
+    assert [key["kid"] for key in staged.jwks()["keys"]] == [ring.active.kid, staged.staged.kid]
+    assert staged.verification_key(staged.staged.kid) is not None
+
+
+def test_promotion_makes_the_staged_key_sign_and_retires_the_old_one():
+    ring = staged_key_ring(rotated_key_ring(None, T0), T0 + timedelta(days=2))
+    promoted = promoted_key_ring(ring, T0 + timedelta(days=2, minutes=6))
+    assert promoted.active.kid == ring.staged.kid
+    assert promoted.staged is None
+    old = promoted.keys[ring.active.kid]
+    assert old.retired_at == T0 + timedelta(days=2, minutes=6)
+    assert promoted.last_retired_at == old.retired_at
+    assert parse_key_ring(serialise_key_ring(promoted)).active.kid == promoted.active.kid
+
+
+def test_promotion_without_a_staged_key_is_refused():
+    with pytest.raises(KeyRingError, match="staged"):
+        promoted_key_ring(rotated_key_ring(None, T0))
+
+
+def test_a_staged_ring_survives_storage():
+    ring = staged_key_ring(rotated_key_ring(None, T0), T0 + timedelta(hours=1))
+    parsed = parse_key_ring(serialise_key_ring(ring))
+    assert parsed.staged.kid == ring.staged.kid and parsed.active.kid == ring.active.kid
+
+
+def test_a_kid_the_cached_ring_lacks_is_looked_up_again_once(restore_key_ring, monkeypatch, settings):
+    """Another worker promoted a key this one's cached ring has not seen: it re-reads the ring instead of refusing."""
+    settings.RAGSECURE = {**settings.RAGSECURE, "SECRETS_CACHE_TTL": 300, "KEY_RING_REFRESH_SECONDS": 60}
+    provider = secrets_provider()
+    cached = key_ring()
+    newer = rotated_key_ring(cached)
+    provider.backends[-1].put(SECRET_NAME, serialise_key_ring(newer))  # written behind this process's cache
+    assert key_ring().active.kid == cached.active.kid  # still cached
+
+    assert verification_key_for(newer.active.kid) is not None
+    assert key_ring().active.kid == newer.active.kid
+
+
+def test_unknown_kids_refresh_the_ring_at_most_once_per_interval(restore_key_ring, monkeypatch, settings):
+    settings.RAGSECURE = {**settings.RAGSECURE, "KEY_RING_REFRESH_SECONDS": 60}
+    reads = []
+    backend = secrets_provider().backends[-1]
+    real_get = backend.get
+    monkeypatch.setattr(backend, "get", lambda name: reads.append(name) or real_get(name))
+    key_ring()
+    reads.clear()
+    for number in range(200):
+        assert verification_key_for(f"unknown-kid-{number}") is None
+    assert reads.count(SECRET_NAME) <= 1
