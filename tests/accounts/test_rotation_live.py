@@ -17,10 +17,10 @@ pytestmark = pytest.mark.redis
 
 PASSWORD = "rotation-live-password-0123456789"
 CLIENTS = 4
-SETUP_CODE = """
-for number in range(%d):
-    call_command("create_api_user", f"rotator-{number}", tier="enterprise", scopes=["query:read"], verbosity=0)
-""" % CLIENTS
+SETUP_CODE = f"""
+for number in range({CLIENTS}):
+    call_command("create_api_user", f"rotator-{{number}}", tier="enterprise", scopes=["query:read"], verbosity=0)
+"""
 # Workers re-read the ring every 3 s, so the command's publish wait (one TTL and a margin) is 6 s.
 CACHE_TTL = "3"
 
