@@ -1,19 +1,33 @@
 """Admin for security staff: users (tier, scopes, activity), tiers, scopes and token records, with audited actions."""
 
+from datetime import timedelta
+
 from django import forms
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
 from django.db.models import QuerySet
 from django.http import HttpRequest
+from django.template.response import TemplateResponse
+from django.utils import timezone
 
 from accounts import services
-from accounts.models import RefreshTokenRecord, RevokedAccessToken, Scope, Tier, TokenFamily, User
+from accounts.api_keys import ApiKeyUnavailable
+from accounts.models import ApiKey, RefreshTokenRecord, RevokedAccessToken, Scope, Tier, TokenFamily, User
 from accounts.selectors import user_usage
 from ragsecure.admin_actions import ReadOnlyAdminMixin, ReasonForm, action_with_reason
+from ragsecure.errors import ValidationFailed
 
 
 class ChangeTierForm(ReasonForm):
     tier = forms.ModelChoiceField(queryset=Tier.objects.all())
+
+
+class CreateApiKeyForm(ReasonForm):
+    name = forms.CharField(max_length=100, help_text="What the key is for (the calling service).")
+    scopes = forms.ModelMultipleChoiceField(
+        queryset=Scope.objects.all(), required=False, help_text="None chosen: all of the user's grants."
+    )
+    expires_in_days = forms.IntegerField(min_value=1, max_value=3650, initial=90)
 
 
 @admin.register(User)
@@ -26,7 +40,7 @@ class UserAdmin(DjangoUserAdmin):
     readonly_fields = ("token_generation", "last_login", "date_joined", "current_usage")
     fieldsets = DjangoUserAdmin.fieldsets + (("API access", {"fields": ("tier", "scopes", "token_generation", "current_usage")}),)
     add_fieldsets = DjangoUserAdmin.add_fieldsets + (("API access", {"fields": ("tier", "scopes")}),)
-    actions = ["revoke_all_tokens", "change_tier", "deactivate_users", "reset_limits"]
+    actions = ["revoke_all_tokens", "change_tier", "deactivate_users", "reset_limits", "create_api_key"]
 
     def get_queryset(self, request: HttpRequest) -> QuerySet:
         return super().get_queryset(request).prefetch_related("scopes")
@@ -68,6 +82,37 @@ class UserAdmin(DjangoUserAdmin):
 
     def has_deactivate_user_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("accounts.deactivate_user")
+
+    @admin.action(description="Create an API key for this service account (shown once)", permissions=["revoke_tokens"])
+    def create_api_key(self, request: HttpRequest, queryset: QuerySet):
+        # The key is shown on the page that answers the form, never in a message (messages may travel in a cookie).
+        form = CreateApiKeyForm(request.POST if "apply" in request.POST else None)
+        if "apply" in request.POST and form.is_valid():
+            if queryset.count() != 1:
+                self.message_user(request, "Select exactly one user to create an API key for.", messages.ERROR)
+                return None
+            data = form.cleaned_data
+            try:
+                created = services.api_key_create(
+                    user=queryset.get(), name=data["name"], scopes=[scope.name for scope in data["scopes"]] or None,
+                    expires_at=timezone.now() + timedelta(days=data["expires_in_days"]), actor=request.user,
+                )
+            except ValidationFailed as exc:
+                problems = "; ".join(message for found in (exc.fields or {}).values() for message in found)
+                self.message_user(request, f"Not created: {problems}", messages.ERROR)
+                return None
+            except ApiKeyUnavailable:
+                self.message_user(request, "Not created: the api-key-hmac-key secret is unavailable.", messages.ERROR)
+                return None
+            context = {**self.admin_site.each_context(request), "key": created.key, "raw": created.raw, "opts": self.model._meta}
+            response = TemplateResponse(request, "admin/ragsecure/api_key_created.html", context)
+            response["Cache-Control"] = "no-store"
+            return response
+        return action_with_reason(
+            self, request, queryset, action="create_api_key", title="Create an API key",
+            description="The key is shown once, on the next page; only its digest is stored.", apply=lambda *_: "",
+            form_class=CreateApiKeyForm,
+        )
 
     @admin.action(description="Revoke all tokens of these users", permissions=["revoke_tokens"])
     def revoke_all_tokens(self, request: HttpRequest, queryset: QuerySet):
@@ -158,3 +203,28 @@ class RevokedAccessTokenAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
     list_select_related = ("user",)
     search_fields = ("jti", "user__username")
     date_hierarchy = "revoked_at"
+
+
+@admin.register(ApiKey)
+class ApiKeyAdmin(ReadOnlyAdminMixin, admin.ModelAdmin):
+    list_display = ("key_id", "name", "user", "scopes", "created_at", "expires_at", "last_used_at", "revoked_at", "revoke_reason")
+    list_filter = (("revoked_at", admin.EmptyFieldListFilter), "expires_at")
+    list_select_related = ("user",)
+    search_fields = ("key_id", "name", "user__username")
+    exclude = ("digest",)
+    date_hierarchy = "created_at"
+    actions = ["revoke_keys"]
+
+    def has_revoke_tokens_permission(self, request: HttpRequest) -> bool:
+        return request.user.has_perm("accounts.revoke_tokens")
+
+    @admin.action(description="Revoke these API keys", permissions=["revoke_tokens"])
+    def revoke_keys(self, request: HttpRequest, queryset: QuerySet):
+        def apply(keys: QuerySet, data: dict) -> str:
+            revoked = services.api_key_revoke(keys=list(keys), actor=request.user, reason=data["reason"])
+            return f"Revoked {revoked} API key(s)."
+
+        return action_with_reason(
+            self, request, queryset, action="revoke_keys", title="Revoke API keys",
+            description="These keys stop working at once (within 30 s at most if the cache cannot be told).", apply=apply,
+        )

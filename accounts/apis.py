@@ -9,12 +9,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accounts import selectors, services
+from accounts.authentication import ApiKeyCredential
 from accounts.keyring import KeyRingError, key_ring
 from accounts.lockout import login_attempt_begin, login_attempt_release, login_failure_record, login_success_record
 from accounts.serializers import MeSerializer, RefreshSerializer, TokenObtainSerializer, TokenPairSerializer
 from accounts.throttling import ClientIpThrottle
 from audit.context import audit_actor, audit_claimed_username, audit_verdict
-from ragsecure.errors import AuthenticationFailed, RateLimited, ServiceUnavailable
+from ragsecure.errors import AuthenticationFailed, PermissionDenied, RateLimited, ServiceUnavailable
 from ragsecure.net import client_ip
 from ragsecure.redis_gate import RedisUnavailable, redis_configured, redis_gate
 
@@ -110,6 +111,8 @@ class TokenRevokeApi(APIView):
 
     @extend_schema(request=RefreshSerializer, responses={204: None})
     def post(self, request: Request) -> Response:
+        if isinstance(request.auth, ApiKeyCredential):
+            raise PermissionDenied("An API key is revoked by an operator (admin or revoke_api_key), not by logging out.")
         serializer = RefreshSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         require_token_services()

@@ -2,17 +2,20 @@
 
 import re
 
+from django.utils import timezone
+from rest_framework.authentication import BaseAuthentication
 from rest_framework.request import Request
 from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import ExpiredTokenError, TokenError
 from rest_framework_simplejwt.models import TokenUser
 
+from accounts.api_keys import ApiKeyRecord, ApiKeyUnavailable, api_key_record, api_key_touch, digest_matches, key_digest, parse_key
 from accounts.ratelimit import RateDecision, ip_rate_key, rate_limit_hit
 from accounts.revocation import UserState, access_token_check
 from accounts.tokens import AccessToken
 from audit.context import audit_verdict
 from ragsecure.conf import ragsecure_settings
-from ragsecure.errors import AuthenticationFailed, RateLimited, TokenExpired, TokenInvalid, TokenRevoked
+from ragsecure.errors import AuthenticationFailed, RateLimited, ServiceUnavailable, TokenExpired, TokenInvalid, TokenRevoked
 from ragsecure.net import client_ip
 
 # Failed authentications per client IP and minute before they are answered 429 (ANONYMOUS_RATES["auth_failures"]).
@@ -22,7 +25,9 @@ _WHITESPACE = re.compile(r"\s")
 
 
 class Principal(TokenUser):
-    """The authenticated caller, built from the verified token and the user's cached state."""
+    """The authenticated caller, built from the verified token (or API key) and the user's cached state."""
+
+    auth_kind = "jwt"
 
     def __init__(self, token: AccessToken, state: UserState, rate: RateDecision | None = None) -> None:
         super().__init__(token)
@@ -119,6 +124,69 @@ class BearerTokenAuthentication(JWTAuthentication):
             raise TokenRevoked()
         return Principal(validated_token, state, check.rate)
 
+
+
+class ApiKeyCredential(dict):
+    """What an API key stands for, shaped like an access token's claims for the layers that read them (jti, exp, scopes)."""
+
+    def __init__(self, record: ApiKeyRecord) -> None:
+        super().__init__(jti=f"ak:{record.key_id}", exp=int(record.expires_at.timestamp()))
+        self.scopes = record.scopes
+        self.record = record
+
+
+class ApiKeyPrincipal(Principal):
+    """A service authenticated by an API key: the user's tier, documents and current grants apply."""
+
+    auth_kind = "api_key"
+
+
+class ApiKeyAuthentication(BaseAuthentication):
+    """Authenticates `Authorization: ApiKey rsk_<key_id>_<secret>` for service callers."""
+
+    keyword = "ApiKey"
+
+    def authenticate(self, request: Request) -> tuple[Principal, ApiKeyCredential] | None:
+        """Return (principal, credential) for an ApiKey header, None for another scheme; raise for a bad, expired or
+        revoked key (401 in the error shape, counted against the client IP like a bad token)."""
+        header = request.META.get("HTTP_AUTHORIZATION")
+        if not header:
+            return None
+        scheme, _, credentials = header.strip().partition(" ")
+        if scheme.lower() != self.keyword.lower():
+            return None
+        try:
+            return self._authenticate(credentials.strip())
+        except AuthenticationFailed:
+            authentication_failure_limit(request)
+            raise
+
+    def _authenticate(self, raw: str) -> tuple[Principal, ApiKeyCredential]:
+        parsed = parse_key(raw)
+        if parsed is None:
+            raise TokenInvalid("The API key is invalid.")
+        key_id, secret = parsed
+        try:
+            record = api_key_record(key_id)
+            # The digest is computed whether or not the key exists: the answer's timing says nothing about key ids.
+            matches = digest_matches(record, secret) if record is not None else not key_digest(secret)
+        except ApiKeyUnavailable:
+            raise ServiceUnavailable() from None
+        if record is None or not matches:
+            raise TokenInvalid("The API key is invalid.")
+        if record.revoked:
+            raise TokenRevoked("The API key has been revoked.")
+        if record.expires_at <= timezone.now():
+            raise TokenExpired("The API key has expired.")
+        check = access_token_check(user_id=record.user_id, jti=f"ak:{record.key_id}", family_id=record.id.replace("-", ""))
+        if check.revoked or check.state is None or not check.state.is_active:
+            raise TokenRevoked("The API key has been revoked.")
+        api_key_touch(record)
+        credential = ApiKeyCredential(record)
+        return ApiKeyPrincipal(credential, check.state), credential
+
+    def authenticate_header(self, request: Request) -> str:
+        return f'{self.keyword} realm="ragsecure"'
 
 
 def authentication_failure_limit(request: Request) -> None:

@@ -28,6 +28,7 @@ VIEWER_PERMISSIONS = (
     "accounts.view_scope",
     "accounts.view_tokenfamily",
     "accounts.view_revokedaccesstoken",
+    "accounts.view_apikey",
     "audit.view_auditentry",
     "audit.view_auditcheckpoint",
     "documents.view_document",

@@ -137,3 +137,27 @@ class CacheSyncState(models.Model):
 
     name = models.CharField(max_length=32, primary_key=True)
     dirty_since = models.DateTimeField(null=True, blank=True)
+
+
+class ApiKey(models.Model):
+    """A service caller's key: `rsk_<key_id>_<secret>`, stored as an HMAC-SHA256 digest of the secret (shown once)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    key_id = models.CharField(max_length=16, unique=True, help_text="The public part of the key, after rsk_.")
+    user = models.ForeignKey(User, on_delete=models.CASCADE, related_name="api_keys")
+    name = models.CharField(max_length=100, help_text="What the key is for, e.g. the calling service.")
+    digest = models.CharField(max_length=64, help_text="HMAC-SHA256 of the secret part; the secret itself is never stored.")
+    scopes = models.JSONField(default=list, help_text="A subset of the user's grants when it was created.")
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField(db_index=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoke_reason = models.CharField(max_length=255, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True, help_text="Updated at most every few minutes.")
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name = "API key"
+        permissions = [("revoke_api_keys", "Can revoke API keys")]
+
+    def __str__(self) -> str:
+        return f"rsk_{self.key_id} ({self.name})"

@@ -11,9 +11,10 @@ from django.utils import timezone
 from rest_framework_simplejwt.exceptions import ExpiredTokenError, TokenError
 
 from accounts import revocation
+from accounts.api_keys import api_key_cache_forget, key_digest, new_key, parse_key
 from accounts.budgets import budgets_reset
 from accounts.lockout import login_lockout_reset
-from accounts.models import RefreshTokenRecord, RevokedAccessToken, Scope, Tier, TokenFamily, User
+from accounts.models import ApiKey, RefreshTokenRecord, RevokedAccessToken, Scope, Tier, TokenFamily, User
 from accounts.ratelimit import rate_limit_reset, user_rate_key
 from accounts.tokens import AccessToken, RefreshToken
 from audit.context import audit_actor, audit_note
@@ -244,3 +245,53 @@ def storage_release(*, user_id: int, size: int) -> None:
     User.objects.filter(pk=user_id, documents_stored__gte=1, bytes_stored__gte=size).update(
         documents_stored=F("documents_stored") - 1, bytes_stored=F("bytes_stored") - size
     )
+
+
+MAX_ACTIVE_API_KEYS = 2  # one in use and its successor, during a rotation
+
+
+@dataclass(frozen=True)
+class CreatedApiKey:
+    key: ApiKey
+    raw: str  # shown once, never stored
+
+
+def api_key_create(*, user: User, name: str, scopes: list[str] | None, expires_at: datetime, actor: User | None) -> CreatedApiKey:
+    """A new API key for `user` (a service account), down-scoped to a subset of their grants; the raw key is returned once.
+
+    Raises ValidationFailed for scopes not granted, an expiry in the past, or a third active key.
+    """
+    granted = sorted(user.scopes.values_list("name", flat=True))
+    chosen = granted if scopes is None else sorted(set(scopes))
+    unknown = sorted(set(chosen) - set(granted))
+    if unknown:
+        raise ValidationFailed(fields={"scopes": [f"Not granted: {', '.join(unknown)}."]})
+    if expires_at <= timezone.now():
+        raise ValidationFailed(fields={"expires_at": ["The expiry must be in the future."]})
+    with transaction.atomic():
+        # Lock the user's row: two concurrent creations cannot both pass the active-key count.
+        User.objects.select_for_update().filter(pk=user.pk).first()
+        active = ApiKey.objects.filter(user=user, revoked_at__isnull=True, expires_at__gt=timezone.now()).count()
+        if active >= MAX_ACTIVE_API_KEYS:
+            raise ValidationFailed(
+                fields={"user": [f"{user.username} already has {active} active API keys; revoke one first."]}
+            )
+        key_id, raw = new_key()
+        key = ApiKey.objects.create(
+            key_id=key_id, user=user, name=name[:100], digest=key_digest(parse_key(raw)[1]),
+            scopes=chosen, expires_at=expires_at,
+        )
+        _record("api_key.create", actor=actor, reason="", key_id=key_id, user=user.pk, scopes=chosen, expires_at=expires_at.isoformat())
+    return CreatedApiKey(key=key, raw=raw)
+
+
+def api_key_revoke(*, keys: list[ApiKey], actor: User | None, reason: str) -> int:
+    """Revoke keys at once (the cached record is dropped after commit; its TTL bounds it if Redis cannot be told)."""
+    revoked = []
+    with transaction.atomic():
+        for key in keys:
+            if ApiKey.objects.filter(pk=key.pk, revoked_at__isnull=True).update(revoked_at=timezone.now(), revoke_reason=reason[:255]):
+                revoked.append(key.key_id)
+                transaction.on_commit(lambda key_id=key.key_id: api_key_cache_forget(key_id))
+        _record("api_key.revoke", actor=actor, reason=reason, keys=revoked)
+    return len(revoked)

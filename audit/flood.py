@@ -28,7 +28,7 @@ def flood_kind(*, status: int, method: str, caller_kind: str, actor_id: int | No
     """
     verdict = detail.get("rate_limit")
     limited = status == 429 and isinstance(verdict, dict) and verdict.get("allowed") is False
-    if caller_kind == "jwt":
+    if caller_kind in ("jwt", "api_key"):
         if limited and verdict.get("scope") == "user" and actor_id is not None:
             return f"429:user:{actor_id}"
         return None

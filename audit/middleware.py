@@ -36,7 +36,7 @@ def _caller(request: HttpRequest, context: AuditContext) -> dict:
     from accounts.authentication import Principal
 
     if isinstance(user, Principal):
-        return {"auth_kind": "jwt", "actor_id": user.pk, "username": user.username, "token_jti": user.token["jti"]}
+        return {"auth_kind": user.auth_kind, "actor_id": user.pk, "username": user.username, "token_jti": user.token["jti"]}
     if user is not None and getattr(user, "is_authenticated", False):
         return {"auth_kind": "session", "actor_id": user.pk, "username": user.get_username()}
     if context.actor is not None:

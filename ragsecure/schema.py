@@ -40,6 +40,17 @@ class BearerTokenScheme(OpenApiAuthenticationExtension):
         return scheme
 
 
+class ApiKeyScheme(OpenApiAuthenticationExtension):
+    target_class = "accounts.authentication.ApiKeyAuthentication"
+    name = "apiKeyAuth"
+
+    def get_security_definition(self, auto_schema):
+        return {
+            "type": "apiKey", "in": "header", "name": "Authorization",
+            "description": "`ApiKey rsk_<key_id>_<secret>`: a service account's key (manage.py create_api_key).",
+        }
+
+
 class RagsecureAutoSchema(AutoSchema):
     """AutoSchema that documents the error responses each operation can produce, in the one error shape."""
 

@@ -24,6 +24,7 @@ def signing_keys(django_db_blocker):
     shutil.rmtree(directory, ignore_errors=True)
     key_ring_store(rotated_key_ring(None))
     secrets_provider().put("audit-hmac-key", "test-audit-hmac-key-0123456789abcdef0123456789")
+    secrets_provider().put("api-key-hmac-key", "test-api-key-hmac-key-0123456789abcdef012345678")
     yield
     shutil.rmtree(directory, ignore_errors=True)
 

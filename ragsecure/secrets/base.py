@@ -9,6 +9,7 @@ SECRET_NAMES = (
     "audit-hmac-key",
     "database-password",
     "llm-api-key",
+    "api-key-hmac-key",
 )
 _NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 

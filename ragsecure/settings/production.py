@@ -31,7 +31,7 @@ SECRET_KEY = _required_secret("django-secret-key")
 _previous_secret_key = _provider.get_previous("django-secret-key")
 SECRET_KEY_FALLBACKS = [_previous_secret_key] if _previous_secret_key and _previous_secret_key != SECRET_KEY else []
 # Present at start-up or not at all: the service never runs half-configured.
-for _name in ("jwt-signing-keys", "audit-hmac-key"):
+for _name in ("jwt-signing-keys", "audit-hmac-key", "api-key-hmac-key"):
     _required_secret(_name)
 if DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3" and not DATABASES["default"].get("PASSWORD"):
     DATABASES["default"]["PASSWORD"] = _required_secret("database-password")

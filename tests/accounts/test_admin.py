@@ -466,3 +466,45 @@ def test_superuser_password_change_revokes_tokens(root, api, user, tokens):
     )
     assert response.status_code == 302, response.content[:2000]
     assert_error(me(api, tokens), 401, "token_revoked")
+
+
+# --- API keys
+
+
+API_KEYS = "/admin/accounts/apikey/"
+
+
+def test_an_operator_creates_an_api_key_shown_once_and_revokes_it(operator, user, api):
+    from django.contrib.messages import get_messages
+
+    from accounts.models import ApiKey
+
+    response = operator.post(
+        USERS, {"action": "create_api_key", "_selected_action": [user.pk], "apply": "1", "reason": "billing integration",
+                "name": "billing-service", "expires_in_days": "30"},
+    )
+    assert response.status_code == 200 and "no-store" in response["Cache-Control"]
+    raw = response.content.decode().split('<code id="api-key">')[1].split("</code>")[0]
+    assert not list(get_messages(response.wsgi_request)) and "messages" not in response.cookies
+    key = ApiKey.objects.get(user=user)
+    assert raw.startswith(f"rsk_{key.key_id}_")
+    assert api.get("/api/v1/auth/me/", HTTP_AUTHORIZATION=f"ApiKey {raw}").status_code == 200
+
+    page = ok(operator, f"{API_KEYS}{key.pk}/change/", key.key_id)
+    assert raw.encode() not in page.content and key.digest.encode() not in page.content
+    assert not has_save_button(page)
+    revoked = apply_action(operator, API_KEYS, "revoke_keys", [key.pk], reason="rotated out")
+    assert revoked.status_code == 302
+    assert api.get("/api/v1/auth/me/", HTTP_AUTHORIZATION=f"ApiKey {raw}").status_code == 401
+
+
+def test_a_viewer_sees_api_keys_but_cannot_act(viewer, user):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from accounts.services import api_key_create
+
+    created = api_key_create(user=user, name="svc", scopes=None, expires_at=timezone.now() + timedelta(days=1), actor=None)
+    listing = ok(viewer, API_KEYS, created.key.key_id)
+    assert not has_actions(listing)

@@ -65,7 +65,9 @@ def test_basic_with_correct_password_refused(api, user):
 
 
 def test_apikey_scheme_with_unknown_key_refused(api, user):
-    assert_authentication_failed(api.get(ME, **authorization("ApiKey not-a-real-key-0123456789")))
+    """The ApiKey scheme is ours: a key that is not one is refused as an invalid credential (401 token_invalid)."""
+    response = api.get(ME, **authorization("ApiKey not-a-real-key-0123456789"))
+    assert_error(response, 401, "token_invalid")
 
 
 @pytest.mark.parametrize("scheme", ["Token", "JWT", "Bearer:", "Bearerx"])

@@ -67,7 +67,7 @@ class Command(BaseCommand):
                 raise CommandError("No jwt-signing-keys secret and the secrets backend is read-only: provision it.") from None
             key_ring_store(rotated_key_ring(None))
             self.stdout.write("secret jwt-signing-keys: created")
-        for name in ("audit-hmac-key",):
+        for name in ("audit-hmac-key", "api-key-hmac-key"):
             try:
                 provider.get(name)
             except SecretNotFound:
