@@ -115,7 +115,7 @@ class TokenRevokeApi(APIView):
             raise PermissionDenied("An API key is revoked by an operator (admin or revoke_api_key), not by logging out.")
         serializer = RefreshSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        require_token_services()
+        # Revoking is the safe direction: it works while Redis is down (the database is authoritative).
         services.token_revoke(raw_refresh=serializer.validated_data["refresh"], access=request.auth, actor=request.user)
         return Response(status=status.HTTP_204_NO_CONTENT)
 

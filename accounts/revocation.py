@@ -332,15 +332,29 @@ def _after_commit(user_id: int, operation) -> None:
     transaction.on_commit(apply)
 
 
+def _resync_in_transaction(user_id: int) -> None:
+    """Mark the user for resync in the revocation's own transaction, whatever happens to the Redis write after it.
+
+    The write may fail, or reach another Redis than the one serving (a command run with another REDIS_URL): every
+    serving process drops the user's cached entries at its next resync (within DIRTY_CHECK_INTERVAL seconds) and
+    reads the database, which is authoritative.
+    """
+    from accounts.models import CacheSyncState
+
+    CacheSyncState.objects.update_or_create(name=f"user:{user_id}", defaults={"dirty_since": timezone.now()})
+
+
 def cache_access_token_revoked(*, user_id: int, jti: str, expires_at: datetime) -> None:
     """Put a revoked `jti` in the Redis denylist once the transaction commits."""
     until = expires_at + timedelta(seconds=ragsecure_settings.JWT_LEEWAY_SECONDS)
+    _resync_in_transaction(user_id)
     _after_commit(user_id, lambda client: client.set(jti_key(user_id, jti), b"1", px=_ttl_ms(until, timezone.now())))
 
 
 def cache_family_revoked(*, user_id: int, family_id: str, expires_at: datetime) -> None:
     """Put a revoked token family in Redis once the transaction commits."""
     until = _family_cache_until(expires_at)
+    _resync_in_transaction(user_id)
     _after_commit(user_id, lambda client: client.set(family_key(user_id, family_id), b"1", px=_ttl_ms(until, timezone.now())))
 
 
@@ -371,6 +385,7 @@ def cache_users_state_invalidate(user_ids: list[int]) -> None:
 
 def cache_user_state_invalidate(user_id: int) -> None:
     """Outdate the user's cached state once the transaction commits; the next request reloads it."""
+    _resync_in_transaction(user_id)
 
     def bump(client) -> None:
         pipe = client.pipeline(transaction=True)

@@ -1,5 +1,7 @@
 """Revocation and the Redis user-state cache, seen through the API: changes bite on the next request, Redis or not."""
 
+import io
+
 import pytest
 from django_redis import get_redis_connection
 from rest_framework.request import Request
@@ -420,4 +422,79 @@ def test_state_loaded_before_a_deactivation_is_not_cached_after_it(api, user, to
     monkeypatch.setattr(revocation, "user_state_from_db", load_then_deactivate)
     me(api, tokens["access"])
 
+    assert_error(me(api, tokens["access"]), 401, "token_revoked")
+
+
+# ---------------------------------------------------------------------------
+# Revocation that does not depend on one Redis write
+# ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def other_redis(settings):
+    """Point this process at another Redis database (a command run with another REDIS_URL) and back again."""
+    live = (settings.CACHES, settings.REDIS_URL)
+    other_url = live[1].rsplit("/", 1)[0] + ("/14" if not live[1].endswith("/14") else "/13")
+
+    class Switch:
+        def elsewhere(self) -> None:
+            settings.CACHES = cache_settings(other_url)
+            settings.REDIS_URL = other_url
+            redis_gate.reset()
+
+        def back(self) -> None:
+            settings.CACHES, settings.REDIS_URL = live
+            redis_gate.reset()
+
+    yield Switch()
+    settings.CACHES, settings.REDIS_URL = live
+    redis_gate.reset()
+
+
+@pytest.mark.parametrize("revoke", ["everything", "logout", "deactivate"])
+def test_a_revocation_written_to_another_redis_still_stops_the_token_within_the_resync(
+    api, user, tokens, other_redis, monkeypatch, revoke
+):
+    """The serving Redis never heard of it: every process still drops the user's cached entries at its next resync
+    (every DIRTY_CHECK_INTERVAL seconds), because the revocation marked the user in the database itself."""
+    assert me(api, tokens["access"]).status_code == 200  # warm in the serving Redis
+    other_redis.elsewhere()
+    if revoke == "everything":
+        user_tokens_revoke(user=user, actor=None, reason="compromised")
+    elif revoke == "logout":
+        response = api.post(
+            "/api/v1/auth/token/revoke/", {"refresh": tokens["refresh"]}, format="json", HTTP_AUTHORIZATION=f"Bearer {tokens['access']}"
+        )
+        assert response.status_code == 204
+    else:
+        user_deactivate(users=[user], actor=None, reason="left")
+    other_redis.back()
+
+    monkeypatch.setattr(revocation, "_next_dirty_check", 0.0)  # the resync interval has passed
+    response = me(api, tokens["access"])
+    assert_error(response, 401, "token_revoked")
+
+
+def test_the_resync_interval_is_seconds():
+    assert revocation.DIRTY_CHECK_INTERVAL <= 5
+
+
+def test_logout_succeeds_while_redis_is_down_and_the_token_stops_at_once(api, user, tokens, redis_switch):
+    redis_switch.down()
+    response = api.post(
+        "/api/v1/auth/token/revoke/", {"refresh": tokens["refresh"]}, format="json", HTTP_AUTHORIZATION=f"Bearer {tokens['access']}"
+    )
+    assert response.status_code == 204, response.content
+    assert_error(me(api, tokens["access"]), 401, "token_revoked")
+    refreshed = api.post("/api/v1/auth/token/refresh/", {"refresh": tokens["refresh"]}, format="json")
+    assert refreshed.status_code in (401, 503)
+    redis_switch.up()
+    assert_error(me(api, tokens["access"]), 401, "token_revoked")
+
+
+def test_revoke_tokens_command_succeeds_while_redis_is_down(api, user, tokens, redis_switch):
+    from django.core.management import call_command
+
+    redis_switch.down()
+    call_command("revoke_tokens", "--user", "alice", "--reason", "outage drill", stdout=io.StringIO())
     assert_error(me(api, tokens["access"]), 401, "token_revoked")
