@@ -20,3 +20,15 @@ limit_request_line = 8190
 limit_request_fields = 100
 limit_request_field_size = 16384
 accesslog = "-"
+
+# mTLS for internal callers: with RAGSECURE_TLS_CERT and RAGSECURE_TLS_KEY set, gunicorn serves TLS; with
+# RAGSECURE_TLS_CLIENT_CA as well, every client must present a certificate issued by that CA, and its subject is
+# recorded in the request's audit entry (detail.client_cert).
+if os.environ.get("RAGSECURE_TLS_CERT") and os.environ.get("RAGSECURE_TLS_KEY"):
+    import ssl
+
+    certfile = os.environ["RAGSECURE_TLS_CERT"]
+    keyfile = os.environ["RAGSECURE_TLS_KEY"]
+    if os.environ.get("RAGSECURE_TLS_CLIENT_CA"):
+        ca_certs = os.environ["RAGSECURE_TLS_CLIENT_CA"]
+        cert_reqs = ssl.CERT_REQUIRED

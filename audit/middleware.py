@@ -14,7 +14,7 @@ from audit.services import audit_entry_write, audit_fields, checkpoint_timer, ou
 from audit.spool import AuditUnavailable
 from ragsecure.conf import ragsecure_settings
 from ragsecure.errors import ServiceUnavailable, json_error_response
-from ragsecure.net import client_ip, header_text
+from ragsecure.net import client_certificate_subject, client_ip, header_text
 
 logger = logging.getLogger("ragsecure.audit")
 
@@ -97,6 +97,9 @@ class AuditMiddleware:
             response = self.get_response(request)
         duration_ms = (time.perf_counter() - started) * 1000
         caller = _caller(request, context)
+        subject = client_certificate_subject(request)
+        if subject is not None:
+            context.detail["client_cert"] = subject  # the calling service, as its certificate names it
         if _summarised_flood(request, response, context, caller):
             return response
         try:

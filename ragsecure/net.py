@@ -7,6 +7,10 @@ from django.http import HttpRequest
 
 from ragsecure.conf import ragsecure_settings
 
+# The WSGI environ key the server sets to a verified TLS client certificate's subject (mTLS). Not an HTTP_ key,
+# so no request header can set it.
+CLIENT_CERT_SUBJECT = "ragsecure.client_cert_subject"
+
 
 def _parse_ip(value: str) -> str | None:
     try:
@@ -55,3 +59,9 @@ def header_text(request: HttpRequest, name: str) -> str:
         return raw.encode("latin-1").decode("utf-8", errors="replace")
     except UnicodeEncodeError:
         return raw  # already text (a test client, or a server that decoded it)
+
+
+def client_certificate_subject(request: HttpRequest) -> str | None:
+    """The subject of the client's verified TLS certificate, when the server terminated mTLS itself."""
+    subject = request.META.get(CLIENT_CERT_SUBJECT)
+    return subject if isinstance(subject, str) and subject else None

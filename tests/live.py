@@ -14,7 +14,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,7 +89,7 @@ def redis_client(url: str):
 @contextmanager
 def live_server(
     *, redis_database: int, setup_code: str = "", gunicorn_args: tuple[str, ...] = (), env: dict | None = None,
-    setup_env: dict | None = None,
+    setup_env: dict | None = None, ready: Callable[[int], bool] | None = None,
 ) -> Iterator[LiveServer]:
     """gunicorn started from the project root (so gunicorn.conf.py applies), with `gunicorn_args` added."""
     test_redis = os.environ.get("REDIS_URL", "")
@@ -124,7 +124,7 @@ def live_server(
         deadline = time.monotonic() + 30
         while True:
             try:
-                if request(port, "GET", "/healthz", timeout=5)[0] == 200:
+                if ready(port) if ready is not None else request(port, "GET", "/healthz", timeout=5)[0] == 200:
                     break
             except OSError:
                 pass

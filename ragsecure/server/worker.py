@@ -15,6 +15,7 @@ import os
 import selectors
 import socket
 import struct
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -22,9 +23,12 @@ from functools import partial
 
 from gunicorn.workers.gthread import TConn, ThreadWorker
 
+from ragsecure.net import CLIENT_CERT_SUBJECT
+
 _HEAD_END = b"\r\n\r\n"
 _CHUNKED_END = b"0\r\n\r\n"
 _READ_SIZE = 65536
+_peer = threading.local()
 _HEAD_MAX = 256 * 1024
 
 
@@ -86,6 +90,27 @@ class BufferingThreadWorker(ThreadWorker):
         self.buffered_bytes = 0
         self.next_sweep = 0.0
         super().init_process()
+
+    # -- TLS client certificates (mTLS) ----------------------------------------------------------------
+
+    def load_wsgi(self):
+        super().load_wsgi()
+        application = self.wsgi
+
+        def with_peer_certificate(environ, start_response):
+            subject = getattr(_peer, "subject", None)
+            if subject:
+                environ[CLIENT_CERT_SUBJECT] = subject
+            return application(environ, start_response)
+
+        self.wsgi = with_peer_certificate
+
+    def handle_request(self, req, conn):
+        _peer.subject = certificate_subject(conn.sock) if self.cfg.is_ssl else None
+        try:
+            return super().handle_request(req, conn)
+        finally:
+            _peer.subject = None
 
     # -- connections enter through the intake ---------------------------------------------------------
 
@@ -209,3 +234,20 @@ def _timeout_response() -> bytes:
         f"Content-Length: {len(body)}\r\n\r\n"
     )
     return head.encode() + body
+
+
+def certificate_subject(sock) -> str | None:
+    """The verified peer certificate's subject as `CN=...,O=...` (RFC 4514 order reversed as OpenSSL lists it), or None."""
+    try:
+        certificate = sock.getpeercert()
+    except (AttributeError, ValueError, OSError):
+        return None
+    if not certificate:
+        return None
+    parts = [f"{_SHORT_NAMES.get(name, name)}={value}" for rdn in certificate.get("subject", ()) for name, value in rdn]
+    return ",".join(parts) or None
+
+
+_SHORT_NAMES = {"commonName": "CN", "organizationName": "O", "organizationalUnitName": "OU", "countryName": "C",
+                "localityName": "L", "stateOrProvinceName": "ST"}
+
