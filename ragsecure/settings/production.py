@@ -33,8 +33,10 @@ SECRET_KEY_FALLBACKS = [_previous_secret_key] if _previous_secret_key and _previ
 # Present at start-up or not at all: the service never runs half-configured.
 for _name in ("jwt-signing-keys", "audit-hmac-key", "api-key-hmac-key"):
     _required_secret(_name)
-if DATABASES["default"]["ENGINE"] != "django.db.backends.sqlite3" and not DATABASES["default"].get("PASSWORD"):
-    DATABASES["default"]["PASSWORD"] = _required_secret("database-password")
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql" and not DATABASES["default"].get("PASSWORD"):
+    _required_secret("database-password")
+    # Read at every new connection: a rotated password is used without a restart.
+    DATABASES["default"]["ENGINE"] = "ragsecure.db.postgresql"
 
 # ---------------------------------------------------------------------------
 # Transport and cookies
