@@ -137,7 +137,8 @@ def test_production_settings_read_every_secret_from_aws(aws_env, endpoint, tmp_p
     import subprocess
     import sys
 
-    for name, value in {"django-secret-key": "old-django-key-" + "x" * 40, "audit-hmac-key": "a" * 48}.items():
+    initial = {"django-secret-key": "old-django-key-" + "x" * 40, "audit-hmac-key": "a" * 48, "api-key-hmac-key": "b" * 48}
+    for name, value in initial.items():
         aws_env.create_secret(Name=f"{PREFIX}{name}", SecretString=value)
     aws_env.put_secret_value(SecretId=f"{PREFIX}django-secret-key", SecretString="new-django-key-" + "y" * 40)
     env = {
