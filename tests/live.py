@@ -45,6 +45,16 @@ class LiveServer:
     def log(self) -> str:
         return Path(self.workdir, "gunicorn.log").read_text(errors="replace")
 
+    def health_times(self, until: float) -> list[float]:
+        """How long each /healthz took, asked every 0.1 s until `until` (monotonic): the service's answer under load."""
+        times = []
+        while time.monotonic() < until:
+            started = time.monotonic()
+            assert self.request("GET", "/healthz", timeout=30)[0] == 200
+            times.append(time.monotonic() - started)
+            time.sleep(0.1)
+        return times
+
 
 def free_port() -> int:
     with socket.socket() as sock:

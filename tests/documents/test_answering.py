@@ -541,23 +541,20 @@ def test_a_plausible_claim_is_used_as_is(fake_llm, llm_settings, llm_key, answer
     assert answer.claimed_usage is None and (answer.prompt_tokens, answer.completion_tokens) == (123, 45)
 
 
-def test_a_slow_model_fails_within_the_total_bound_retries_included(fake_llm, llm_settings, llm_key):
-    llm_settings(LLM_TIMEOUT_SECONDS=1.0, LLM_TOTAL_TIMEOUT_SECONDS=1.5, LLM_MAX_RETRIES=5)
-    fake_llm.default = fake.SLOW
+@pytest.mark.parametrize(
+    ("behaviour", "per_attempt"),
+    [
+        (fake.SLOW, 1.0),  # each attempt times out; retries and waits share the total bound
+        (fake.TRICKLE, 5.0),  # a byte at a time never trips a per-read timeout; the total bound still ends it
+    ],
+)
+def test_a_slow_or_trickling_model_fails_within_the_total_bound(fake_llm, llm_settings, llm_key, behaviour, per_attempt):
+    llm_settings(LLM_TIMEOUT_SECONDS=per_attempt, LLM_TOTAL_TIMEOUT_SECONDS=1.5, LLM_MAX_RETRIES=5)
+    fake_llm.default = behaviour
     fake_llm.slow_seconds = 10
-    started = time.monotonic()
-    with pytest.raises(AnswererUnavailable):
-        OpenAICompatibleAnswerer().answer(query=QUERY, chunks=CHUNKS)
-    assert time.monotonic() - started < 2.5
-    assert len(fake_llm.requests) <= 2
-
-
-def test_a_trickling_model_fails_within_the_total_bound(fake_llm, llm_settings, llm_key):
-    """A byte at a time never trips a per-read timeout; the total bound still ends it."""
-    llm_settings(LLM_TIMEOUT_SECONDS=5.0, LLM_TOTAL_TIMEOUT_SECONDS=1.5, LLM_MAX_RETRIES=3)
-    fake_llm.default = fake.TRICKLE
     fake_llm.trickle_seconds = 0.1
     started = time.monotonic()
     with pytest.raises(AnswererUnavailable):
         OpenAICompatibleAnswerer().answer(query=QUERY, chunks=CHUNKS)
     assert time.monotonic() - started < 2.5
+    assert len(fake_llm.requests) <= 2

@@ -52,19 +52,10 @@ def test_one_users_queries_on_a_slow_model_cannot_take_every_worker(live, slow_m
     def ask(_):
         return live.request("POST", "/api/v1/query/", headers, query, timeout=60)
 
-    def probe(until: float) -> list[float]:
-        times = []
-        while time.monotonic() < until:
-            started = time.monotonic()
-            assert live.request("GET", "/healthz", timeout=30)[0] == 200
-            times.append(time.monotonic() - started)
-            time.sleep(0.1)
-        return times
-
     with ThreadPoolExecutor(9) as pool:
         answers = pool.map(ask, range(8))
         time.sleep(0.5)  # the queries are in: two wait on the model, the rest were refused
-        health = pool.submit(probe, time.monotonic() + 3).result()
+        health = pool.submit(live.health_times, time.monotonic() + 3).result()
         statuses = sorted(status for status, _, _ in answers)
     assert max(health) < 1.0, sorted(health)[-3:]
     assert statuses.count(200) == 2 and statuses.count(429) == 6, statuses

@@ -51,19 +51,9 @@ def upload(live, access: str, content: str):
     return status, payload, time.monotonic() - started
 
 
-def probe_health(live, until: float) -> list[float]:
-    times = []
-    while time.monotonic() < until:
-        started = time.monotonic()
-        assert live.request("GET", "/healthz", timeout=30)[0] == 200
-        times.append(time.monotonic() - started)
-        time.sleep(0.1)
-    return times
-
-
 def test_a_pathological_upload_is_refused_quickly_while_health_answers(live, access):
     with ThreadPoolExecutor(2) as pool:
-        health = pool.submit(probe_health, live, time.monotonic() + 3)
+        health = pool.submit(live.health_times, time.monotonic() + 3)
         status, payload, elapsed = upload(live, access, ".-" * 499_500)
         assert status == 413 and json.loads(payload)["error"]["code"] == "payload_too_large", payload[:200]
         assert elapsed < 3, elapsed
@@ -73,7 +63,7 @@ def test_a_pathological_upload_is_refused_quickly_while_health_answers(live, acc
 def test_eight_parallel_maximal_uploads_leave_health_under_two_seconds(live, access):
     contents = [prose(999_000, seed) for seed in range(8)]
     with ThreadPoolExecutor(9) as pool:
-        health = pool.submit(probe_health, live, time.monotonic() + 8)
+        health = pool.submit(live.health_times, time.monotonic() + 8)
         results = list(pool.map(lambda content: upload(live, access, content), contents))
         times = health.result()
     statuses = sorted(status for status, _, _ in results)
