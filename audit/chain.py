@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from ragsecure.conf import ragsecure_settings
-from ragsecure.secrets import get_secret
+from ragsecure.secrets import SecretsError, get_secret
 
 GENESIS = "0" * 64
 MAC_VERSION = "ragsecure-audit-v1"
@@ -43,9 +43,86 @@ def _canonical(value: Any) -> Any:
     return value
 
 
-def audit_key() -> bytes:
-    """The HMAC key, from the secrets provider (cached there for its TTL)."""
-    return get_secret("audit-hmac-key").encode("utf-8")
+class AuditKey(bytes):
+    """An HMAC key that knows its id (entries and checkpoints record which key signed them)."""
+
+    key_id: str
+
+    def __new__(cls, value: bytes, key_id: str) -> "AuditKey":
+        key = super().__new__(cls, value)
+        key.key_id = key_id
+        return key
+
+
+def audit_key_id(value: bytes) -> str:
+    """A key's id: a fingerprint that names the key without revealing it."""
+    return "k" + hashlib.sha256(b"ragsecure-audit-key-id\x00" + value).hexdigest()[:15]
+
+
+class AuditKeyRing:
+    """Every audit key the `audit-hmac-key` secret holds: the active one signs, each verifies what it signed.
+
+    The secret is one key (as before rotation existed) or `{"active": id, "keys": {id: key, ...}}`.
+    """
+
+    def __init__(self, keys: dict[str, bytes], active_id: str) -> None:
+        self.keys = {key_id: AuditKey(value, key_id) for key_id, value in keys.items()}
+        self.active = self.keys[active_id]
+
+    @classmethod
+    def parse(cls, raw: str) -> "AuditKeyRing":
+        raw = raw.strip()
+        if raw.startswith("{"):
+            try:
+                document = json.loads(raw)
+                keys = {str(key_id): str(value).encode("utf-8") for key_id, value in document["keys"].items()}
+                return cls(keys, str(document["active"]))
+            except (ValueError, KeyError, TypeError, AttributeError):
+                raise SecretsError("the audit-hmac-key secret is not a valid key ring") from None
+        value = raw.encode("utf-8")
+        return cls({audit_key_id(value): value}, audit_key_id(value))
+
+    def serialise(self) -> str:
+        return json.dumps({"active": self.active.key_id, "keys": {key_id: key.decode("utf-8") for key_id, key in self.keys.items()}})
+
+    def rotated(self, new_value: str) -> "AuditKeyRing":
+        """The ring with `new_value` as the active key; every older key stays, to verify what it signed."""
+        value = new_value.encode("utf-8")
+        new_id = audit_key_id(value)
+        return AuditKeyRing({**{key_id: bytes(key) for key_id, key in self.keys.items()}, new_id: value}, new_id)
+
+    def candidates(self, key_id: str | None) -> list[AuditKey]:
+        """The keys that may have signed a record carrying `key_id`: that one, or every key for a record written before
+        records named their key."""
+        if key_id:
+            key = self.keys.get(key_id)
+            return [key] if key is not None else []
+        return list(self.keys.values())
+
+
+def key_candidates(key: bytes, key_id: str | None) -> list[bytes]:
+    """The keys to verify a record with: a ring's candidates, or the one key given."""
+    return key.candidates(key_id) if isinstance(key, AuditKeyRing) else [key]
+
+
+_ring_cache: tuple[str, AuditKeyRing] | None = None
+
+
+def audit_key_ring() -> AuditKeyRing:
+    """Every audit key, from the secrets provider (cached there for its TTL); parsed again only when the secret changes."""
+    global _ring_cache
+    raw = get_secret("audit-hmac-key")
+    cached = _ring_cache
+    if cached is not None and (cached[0] is raw or cached[0] == raw):
+        return cached[1]
+    ring = AuditKeyRing.parse(raw)
+    _ring_cache = (raw, ring)
+    return ring
+
+
+def audit_key() -> AuditKey:
+    """The active HMAC key (with its id), from the secrets provider."""
+    return audit_key_ring().active
 
 
 def entry_mac(fields: dict[str, Any], key: bytes) -> str:
@@ -89,7 +166,9 @@ class ChainWriter:
         """Give `fields` this chain's next position and its MAC; returns the sealed fields (in flight until settled)."""
         with self.lock:
             self.seq += 1
-            sealed = {**fields, "chain_id": self.chain_id, "seq": self.seq, "prev_mac": self.prev_mac}
+            sealed = {
+                **fields, "chain_id": self.chain_id, "seq": self.seq, "prev_mac": self.prev_mac, "key_id": getattr(key, "key_id", ""),
+            }
             sealed["mac"] = entry_mac(sealed, key)
             self.prev_mac = sealed["mac"]
             self.in_flight[self.seq] = sealed["prev_mac"]

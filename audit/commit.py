@@ -138,10 +138,12 @@ def insert_entries(entries: list[dict[str, Any]], *, ignore_existing: bool = Fal
     converters = [
         None if field.get_internal_type() in _PLAIN_TYPES else field.get_db_prep_save for field in fields
     ]
+    # An entry spooled before a field existed (key_id) takes the field's default.
+    defaults = [field.get_default() for field in fields]
     params = [
-        entry[field.attname] if convert is None else convert(entry[field.attname], connection)
+        entry.get(field.attname, default) if convert is None else convert(entry.get(field.attname, default), connection)
         for entry in entries
-        for field, convert in zip(fields, converters, strict=True)
+        for field, convert, default in zip(fields, converters, defaults, strict=True)
     ]
     # Only the model's own quoted identifiers are formatted in; every value is a bound parameter.
     sql = f"INSERT INTO {quote(AuditEntry._meta.db_table)} ({columns}) VALUES {', '.join([row] * len(entries))}"  # noqa: S608

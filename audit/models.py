@@ -33,6 +33,8 @@ class AuditEntry(models.Model):
     seq = models.PositiveBigIntegerField()
     prev_mac = models.CharField(max_length=64)
     mac = models.CharField(max_length=64)
+    # Which audit key signed it (audit.chain.AuditKeyRing); empty for entries written before keys had ids.
+    key_id = models.CharField(max_length=32, blank=True, default="")
     # Request identity
     request_id = models.CharField(max_length=64)
     client_request_id = models.CharField(max_length=64, blank=True)
@@ -102,6 +104,7 @@ class AuditCheckpoint(models.Model):
     kind = models.CharField(max_length=16, default="checkpoint")
     created_at = models.DateTimeField()
     mac = models.CharField(max_length=64)
+    key_id = models.CharField(max_length=32, blank=True, default="", help_text="The audit key that signed it.")
 
     class Meta:
         ordering = ["chain_id", "seq"]

@@ -18,7 +18,16 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.ipv6 import clean_ipv6_address
 
-from audit.chain import ChainWriter, audit_key, chain_reset, chain_writer, checkpoint_mac, current_chain_writer, erasure_mac
+from audit.chain import (
+    ChainWriter,
+    audit_key,
+    audit_key_ring,
+    chain_reset,
+    chain_writer,
+    checkpoint_mac,
+    current_chain_writer,
+    erasure_mac,
+)
 from audit.commit import committer, entry_from_document, insert_entries
 from audit.context import AuditContext
 from audit.flood import flood_kind_status, flood_kind_user, flood_restore, floods_due
@@ -256,6 +265,7 @@ def audit_checkpoint_write(*, writer: ChainWriter | None = None, key: bytes | No
         "kind": kind,
         "created_at": created_at,
         "mac": checkpoint_mac(chain_id=writer.chain_id, seq=seq, entry_mac_value=last_mac, kind=kind, created_at=created_at, key=key),
+        "key_id": getattr(key, "key_id", ""),
     }
     try:
         with transaction.atomic():
@@ -455,13 +465,14 @@ def audit_prune(*, cutoff: datetime) -> tuple[int, int, list[str]]:
     """
     from audit.verify import chain_prefix_problem
 
-    key = audit_key()
+    ring = audit_key_ring()
+    key = ring.active
     deleted = chains = 0
     refused: list[str] = []
     old = AuditEntry.objects.filter(created_at__lt=cutoff)
     for chain_id in list(old.order_by().values_list("chain_id", flat=True).distinct()):
         last = old.filter(chain_id=chain_id).order_by("-seq").only("seq", "mac").first()
-        problem = chain_prefix_problem(chain_id, last.seq, key=key)
+        problem = chain_prefix_problem(chain_id, last.seq, key=ring)
         if problem is not None:
             logger.critical("prune_audit left chain %s alone: %s", chain_id, problem)
             refused.append(str(problem))
@@ -469,7 +480,7 @@ def audit_prune(*, cutoff: datetime) -> tuple[int, int, list[str]]:
         now = timezone.now()
         with transaction.atomic():
             AuditCheckpoint.objects.create(
-                chain_id=chain_id, seq=last.seq, entry_mac=last.mac, kind="anchor", created_at=now,
+                chain_id=chain_id, seq=last.seq, entry_mac=last.mac, kind="anchor", created_at=now, key_id=key.key_id,
                 mac=checkpoint_mac(chain_id=chain_id, seq=last.seq, entry_mac_value=last.mac, kind="anchor", created_at=now, key=key),
             )
             count, _ = AuditEntry.objects.filter(chain_id=chain_id, seq__lte=last.seq).delete()

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from audit.chain import GENESIS, checkpoint_mac, entry_mac, erasure_mac
+from audit.chain import GENESIS, AuditKeyRing, checkpoint_mac, entry_mac, erasure_mac, key_candidates
 from audit.models import AuditCheckpoint, AuditEntry
 from audit.sanitize import legacy_personal_digest, personal_digest
 
@@ -37,12 +37,17 @@ class Checkpoint:
     created_at: datetime
     mac: str
     source: str
+    key_id: str = ""
 
-    def valid(self, key: bytes) -> bool:
-        expected = checkpoint_mac(
-            chain_id=self.chain_id, seq=self.seq, entry_mac_value=self.entry_mac, kind=self.kind, created_at=self.created_at, key=key
+    def valid(self, key: bytes | AuditKeyRing) -> bool:
+        """Whether the signature verifies under the key it names (under any key of the ring, for a checkpoint that names none)."""
+        return any(
+            checkpoint_mac(
+                chain_id=self.chain_id, seq=self.seq, entry_mac_value=self.entry_mac, kind=self.kind, created_at=self.created_at,
+                key=candidate,
+            ) == self.mac
+            for candidate in key_candidates(key, self.key_id)
         )
-        return expected == self.mac
 
 
 @dataclass
@@ -73,13 +78,14 @@ def _stream_checkpoints(paths: Iterable[Path]) -> Iterator[Checkpoint]:
                     yield Checkpoint(
                         document["chain_id"], int(document["seq"]), document["entry_mac"], document["kind"],
                         datetime.fromisoformat(document["created_at"]), document["mac"], str(path),
+                        str(document.get("key_id", "")),
                     )
                 except (ValueError, KeyError, TypeError):
                     continue
 
 
 def _stored_checkpoint(row: AuditCheckpoint) -> Checkpoint:
-    return Checkpoint(row.chain_id, row.seq, row.entry_mac, row.kind, row.created_at, row.mac, "database")
+    return Checkpoint(row.chain_id, row.seq, row.entry_mac, row.kind, row.created_at, row.mac, "database", row.key_id)
 
 
 def _checkpoints(stream_paths: Iterable[Path]) -> dict[str, list[Checkpoint]]:
@@ -95,11 +101,18 @@ def _entry_fields(entry: AuditEntry) -> dict:
     return {name: getattr(entry, name) for name in ENTRY_FIELDS}
 
 
-def _personal_intact(entry: AuditEntry, key: bytes) -> bool:
-    """Each personal field matches its digest, or is empty under a genuine (signed) erasure."""
+def _personal_intact(entry: AuditEntry, key: bytes | AuditKeyRing) -> bool:
+    """Each personal field matches its digest, or is empty under a genuine (signed) erasure.
+
+    Digests and erasure marks may come from any key of the ring (an erasure signs with the key active at its time).
+    """
+    keys = key_candidates(key, None)
     erased = entry.personal_erased_at is not None
-    if erased and not hmac.compare_digest(
-        entry.personal_erasure_mac or "", erasure_mac(entry_id=str(entry.id), erased_at=entry.personal_erased_at, key=key)
+    if erased and not any(
+        hmac.compare_digest(
+            entry.personal_erasure_mac or "", erasure_mac(entry_id=str(entry.id), erased_at=entry.personal_erased_at, key=candidate)
+        )
+        for candidate in keys
     ):
         return False
     salt = entry.personal_salt
@@ -111,12 +124,14 @@ def _personal_intact(entry: AuditEntry, key: bytes) -> bool:
         if erased and value == "":
             continue
         # The stored digest is MAC-covered: a changed value would have to hit it under either scheme.
-        if personal_digest(salt, value, key) != digest and legacy_personal_digest(salt, value) != digest:
+        if legacy_personal_digest(salt, value) != digest and all(personal_digest(salt, value, k) != digest for k in keys):
             return False
     return True
 
 
-def _forged(chain_id: str, checkpoints: list[Checkpoint], key: bytes) -> tuple[list[Checkpoint], Problem | None]:
+def _forged(
+    chain_id: str, checkpoints: list[Checkpoint], key: bytes | AuditKeyRing
+) -> tuple[list[Checkpoint], Problem | None]:
     """(the checkpoints whose signature verifies, the problem of the first one whose signature does not)."""
     valid, invalid = [], []
     for point in checkpoints:
@@ -128,7 +143,9 @@ def _forged(chain_id: str, checkpoints: list[Checkpoint], key: bytes) -> tuple[l
                           f"chain {chain_id}: a {forged.kind} at seq {forged.seq} ({forged.source}) has an invalid signature")
 
 
-def _verify_chain(chain_id: str, entries: Iterator[AuditEntry], checkpoints: list[Checkpoint], key: bytes) -> tuple[int, Problem | None]:
+def _verify_chain(
+    chain_id: str, entries: Iterator[AuditEntry], checkpoints: list[Checkpoint], key: bytes | AuditKeyRing
+) -> tuple[int, Problem | None]:
     """Verify a chain against checkpoints whose signatures are already known to be valid."""
     anchors = [point for point in checkpoints if point.kind == "anchor"]
     anchor = max(anchors, key=lambda point: point.seq, default=None)
@@ -170,10 +187,12 @@ def _verify_chain(chain_id: str, entries: Iterator[AuditEntry], checkpoints: lis
 
 
 def _check_entry(
-    chain_id: str, entry: AuditEntry, expected_seq: int, expected_prev: str, key: bytes, *, following: AuditEntry | None
+    chain_id: str, entry: AuditEntry, expected_seq: int, expected_prev: str, key: bytes | AuditKeyRing, *,
+    following: AuditEntry | None,
 ) -> Problem | None:
     where = f"entry {entry.id} (chain {chain_id}, seq {entry.seq})"
-    authentic = entry_mac(_entry_fields(entry), key) == entry.mac
+    fields = _entry_fields(entry)
+    authentic = any(entry_mac(fields, candidate) == entry.mac for candidate in key_candidates(key, entry.key_id))
     if not authentic:
         # If the chain carries on as though this row did not exist, it was inserted.
         skipped = following is not None and following.prev_mac == expected_prev and entry.seq == expected_seq
@@ -187,7 +206,7 @@ def _check_entry(
     return None
 
 
-def audit_log_verify(*, key: bytes, stream_paths: Iterable[Path] = ()) -> Report:
+def audit_log_verify(*, key: bytes | AuditKeyRing, stream_paths: Iterable[Path] = ()) -> Report:
     """Verify every chain; the report names the first problem of each broken chain (and a forged checkpoint beside it)."""
     checkpoints = _checkpoints(stream_paths)
     chain_ids = set(AuditEntry.objects.values_list("chain_id", flat=True).distinct()) | set(checkpoints)
@@ -204,7 +223,7 @@ def audit_log_verify(*, key: bytes, stream_paths: Iterable[Path] = ()) -> Report
     return Report(entries=total, chains=len(chain_ids), problems=problems)
 
 
-def chain_prefix_problem(chain_id: str, last_seq: int, *, key: bytes) -> Problem | None:
+def chain_prefix_problem(chain_id: str, last_seq: int, *, key: bytes | AuditKeyRing) -> Problem | None:
     """The first problem of a chain's entries up to `last_seq` (against its stored checkpoints up to there), or None.
 
     Also checks that what follows links to the last of them, so an anchor placed there continues the chain.

@@ -192,7 +192,10 @@ def test_entry_committed_with_its_callers_transaction_is_signed_when_it_commits(
 
 
 def test_wrong_key_fails_verification(log, monkeypatch):
-    monkeypatch.setattr("audit.management.commands.verify_audit_chain.audit_key", lambda: b"not-the-audit-key")
+    from audit.chain import AuditKeyRing
+
+    wrong = AuditKeyRing.parse("not-the-audit-key")
+    monkeypatch.setattr("audit.management.commands.verify_audit_chain.audit_key_ring", lambda: wrong)
     assert "ALTERED" in verify_fails()
 
 

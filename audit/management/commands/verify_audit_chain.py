@@ -4,7 +4,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from audit.chain import audit_key
+from audit.chain import audit_key_ring
 from audit.stream import stream_path
 from audit.verify import audit_log_verify
 from ragsecure.secrets import SecretsError
@@ -21,7 +21,7 @@ class Command(BaseCommand):
 
     def handle(self, *args, streams: list[str] | None, **options) -> None:
         try:
-            key = audit_key()
+            key = audit_key_ring()  # every key: entries name the one that signed them
         except SecretsError:
             raise CommandError("The audit-hmac-key secret is unavailable: cannot verify.") from None
         paths = [Path(item) for item in streams] if streams else [stream_path()]
