@@ -11,11 +11,15 @@ from django.template.response import TemplateResponse
 from django.utils import timezone
 
 from accounts import services
+from accounts.admin_login import LockoutAdminAuthenticationForm
 from accounts.api_keys import ApiKeyUnavailable
 from accounts.models import ApiKey, RefreshTokenRecord, RevokedAccessToken, Scope, Tier, TokenFamily, User
 from accounts.selectors import user_usage
 from ragsecure.admin_actions import ReadOnlyAdminMixin, ReasonForm, action_with_reason
 from ragsecure.errors import ValidationFailed
+
+# Staff sign in under the same lockout as the API (per username and client IP, growing cool-off).
+admin.site.login_form = LockoutAdminAuthenticationForm
 
 
 class ChangeTierForm(ReasonForm):
