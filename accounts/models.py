@@ -6,6 +6,7 @@ from django.contrib.auth.models import AbstractUser
 from django.core.validators import RegexValidator
 from django.db import models
 from django.utils import timezone
+from django.utils.crypto import salted_hmac
 
 SCOPE_NAME_VALIDATOR = RegexValidator(
     r"^[a-z][a-z0-9_]{0,30}(:[a-z][a-z0-9_]{0,30})?\Z",
@@ -67,6 +68,13 @@ class User(AbstractUser):
             ("deactivate_user", "Can deactivate a user"),
             ("reset_rate_limits", "Can reset a user's rate limits"),
         ]
+
+    def _get_session_auth_hash(self, secret=None) -> str:
+        """Django's session hash over the password, and over the token generation too: revoking everything a user
+        holds (which bumps it) also ends their admin sessions on their next request."""
+        return salted_hmac(
+            "accounts.User.get_session_auth_hash", f"{self.password}\x00{self.token_generation}", secret=secret, algorithm="sha256"
+        ).hexdigest()
 
     def save(self, *args, **kwargs) -> None:
         password_changed = self._password is not None and not self._state.adding

@@ -68,3 +68,13 @@ def test_a_locked_attempt_is_audited_as_throttled(staff):
     _, response = sign_in(STAFF_PASSWORD)
     entry = AuditEntry.objects.get(request_id=response["X-Request-ID"])
     assert entry.outcome == "throttled" and "login_lockout" in entry.detail
+
+
+def test_revoking_everything_a_user_holds_ends_their_admin_sessions(staff):
+    from accounts.services import user_tokens_revoke
+
+    client, response = sign_in(STAFF_PASSWORD)
+    assert response.status_code == 302 and signed_in(client)
+    user_tokens_revoke(user=staff, actor=None, reason="laptop stolen")
+    assert not signed_in(client)
+
