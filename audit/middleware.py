@@ -96,6 +96,10 @@ class AuditMiddleware:
         with audit_scope(context):
             response = self.get_response(request)
         duration_ms = (time.perf_counter() - started) * 1000
+        if response.status_code in (200, 304) and request.path.startswith("/" + (settings.STATIC_URL or "static/").lstrip("/")):
+            # A static file served (the admin's CSS and scripts): not a request to the service worth an entry; a
+            # failed static request (a scan of /static/) is still written.
+            return response
         caller = _caller(request, context)
         subject = client_certificate_subject(request)
         if subject is not None:
