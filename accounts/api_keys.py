@@ -63,8 +63,11 @@ def key_digest(secret: str) -> str:
     return hmac.new(pepper.encode(), secret.encode(), hashlib.sha256).hexdigest()
 
 
-def digest_matches(record: ApiKeyRecord, secret: str) -> bool:
-    return hmac.compare_digest(record.digest, key_digest(secret))
+def digest_matches(record: ApiKeyRecord | None, secret: str) -> bool:
+    """Whether `secret` is the record's key, compared in constant time. The digest is computed even when there is no
+    record, so the answer's timing says nothing about which key ids exist."""
+    digest = key_digest(secret)
+    return record is not None and hmac.compare_digest(record.digest, digest)
 
 
 def _cache_key(key_id: str) -> str:

@@ -9,7 +9,7 @@ from rest_framework_simplejwt.authentication import JWTAuthentication
 from rest_framework_simplejwt.exceptions import ExpiredTokenError, TokenError
 from rest_framework_simplejwt.models import TokenUser
 
-from accounts.api_keys import ApiKeyRecord, ApiKeyUnavailable, api_key_record, api_key_touch, digest_matches, key_digest, parse_key
+from accounts.api_keys import ApiKeyRecord, ApiKeyUnavailable, api_key_record, api_key_touch, digest_matches, parse_key
 from accounts.ratelimit import RateDecision, ip_rate_key, rate_limit_hit
 from accounts.revocation import UserState, access_token_check
 from accounts.tokens import AccessToken
@@ -168,8 +168,7 @@ class ApiKeyAuthentication(BaseAuthentication):
         key_id, secret = parsed
         try:
             record = api_key_record(key_id)
-            # The digest is computed whether or not the key exists: the answer's timing says nothing about key ids.
-            matches = digest_matches(record, secret) if record is not None else not key_digest(secret)
+            matches = digest_matches(record, secret)
         except ApiKeyUnavailable:
             raise ServiceUnavailable() from None
         if record is None or not matches:
