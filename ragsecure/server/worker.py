@@ -82,7 +82,7 @@ def _body_length(head: bytes) -> int | None:
 
 
 class BufferingThreadWorker(ThreadWorker):
-    """gthread, with each request head and body (up to `ragsecure_buffer_bytes`) read on the event loop."""
+    """gthread, with each request head and body (up to RAGSECURE_SERVER_BUFFER_BYTES) read on the event loop."""
 
     def init_process(self):
         self.limits = IntakeLimits.from_environment()
@@ -126,6 +126,10 @@ class BufferingThreadWorker(ThreadWorker):
                 raise
             return
         self.nr_conns += 1
+        # A stalled body past the buffered part frees its thread after this long; set once per connection
+        # (SO_RCVTIMEO survives the switches between blocking and non-blocking mode).
+        seconds = self.limits.read_timeout
+        client_sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", int(seconds), int(seconds % 1 * 1e6)))
         conn = TConn(self.cfg, client_sock, client_addr, listener.getsockname())
         self._intake(conn)
 
@@ -191,9 +195,6 @@ class BufferingThreadWorker(ThreadWorker):
         self._release(intake)
         conn = intake.conn
         conn.sock.setblocking(True)
-        # A stalled body past the buffered part frees its thread after this long (SO_RCVTIMEO survives setblocking).
-        seconds = self.limits.read_timeout
-        conn.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, struct.pack("ll", int(seconds), int(seconds % 1 * 1e6)))
         conn.init()
         conn.parser.unreader.unread(bytes(intake.buffer))
         conn.data_ready = True
